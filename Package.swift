@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "tcp-fallback",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tcp-fallback", targets: ["tcp-fallback"]),
+        .library(name: "TCPFallback", targets: ["TCPFallback"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // The engine: registry, probes, connector, data path, logging, stats.
+        .target(
+            name: "TCPFallback",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command line: Go-compatible flags, start-up, signals.
+        .target(
+            name: "TCPFallbackCommandLine",
+            dependencies: [
+                "TCPFallback",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tcp-fallback",
+            dependencies: ["TCPFallbackCommandLine"]
+        ),
+        .testTarget(
+            name: "TCPFallbackTests",
+            dependencies: [
+                "TCPFallback",
+                "TCPFallbackCommandLine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TCPFallback",
+                "tcp-fallback",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

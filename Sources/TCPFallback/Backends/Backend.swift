@@ -1,0 +1,22 @@
+import NIOCore
+
+/// One backend of the ordered list. Its identity is its place in the list; its mutable state
+/// lives in `BackendRegistry`, its traffic counters in `counters`.
+public final class Backend: Sendable, CustomStringConvertible {
+    /// Position in the list: 0 is the most preferred.
+    public let index: Int
+    public let endpoint: Endpoint
+    /// Set when the host is an IP literal, so connecting skips the resolver.
+    let numericAddress: SocketAddress?
+    /// Traffic counters, updated from the event loops without a hop to the registry.
+    public let counters = BackendCounters()
+
+    init(index: Int, endpoint: Endpoint) {
+        self.index = index
+        self.endpoint = endpoint
+        self.numericAddress =
+            endpoint.isNumeric ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
+    }
+
+    public var description: String { endpoint.description }
+}

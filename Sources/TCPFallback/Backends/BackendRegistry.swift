@@ -1,0 +1,166 @@
+import Logging
+
+/// Owns the health state of every backend and is its only writer: it marks backends down
+/// when a connection fails, probes each down backend in the background until it answers,
+/// and publishes an immutable snapshot that the accept path reads without an actor hop.
+public actor BackendRegistry {
+    /// Every backend, in order of preference.
+    public nonisolated let backends: [Backend]
+
+    private struct State {
+        var isUp = true
+        /// When the backend last changed state, in `clock` time.
+        var lastChange: Duration?
+        /// Time spent down before the current spell.
+        var pastDowntime: Duration = .zero
+        var lastError: String?
+    }
+
+    private var states: [State]
+    private var probes: [Int: Task<Void, Never>] = [:]
+    private var isShutDown = false
+    private let probeDelay: Duration?
+    private let healthCheck: any HealthCheck
+    private let clock: any ProxyClock
+    private let logger: Logger
+    private nonisolated let publisher: SnapshotPublisher
+
+    /// - Parameters:
+    ///   - probeDelay: delay between probes of a down backend; `nil` never probes.
+    ///   - healthCheck: what a probe runs.
+    public init(
+        backends endpoints: [Endpoint],
+        probeDelay: Duration?,
+        healthCheck: any HealthCheck,
+        clock: any ProxyClock = SystemClock(),
+        logger: Logger
+    ) {
+        let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element) }
+        self.backends = backends
+        self.states = Array(repeating: State(), count: backends.count)
+        self.probeDelay = probeDelay
+        self.healthCheck = healthCheck
+        self.clock = clock
+        self.logger = logger
+        self.publisher = SnapshotPublisher(RegistrySnapshot(backends: backends.map { ($0, true) }))
+    }
+
+    /// The latest published state; cheap enough to read for every connection.
+    public nonisolated var snapshot: RegistrySnapshot { publisher.snapshot }
+
+    // MARK: Reports from the data path (they do not wait for the actor)
+
+    /// A client's connection attempt to `backend` failed: mark it down.
+    public nonisolated func reportConnectFailure(_ backend: Backend, error: any Error) {
+        backend.counters.connectErrors.add(1, ordering: .relaxed)
+        let reason = ConnectFailure.describe(error)
+        Task { await self.markDown(backend, reason: reason) }
+    }
+
+    /// A client connected to `backend`; if it was down, it is back.
+    public nonisolated func reportConnectSuccess(_ backend: Backend) {
+        guard !snapshot.isUp(backend) else { return }
+        Task { await self.markUp(backend, evidence: "a client connected to it") }
+    }
+
+    // MARK: State changes
+
+    /// Marks `backend` down and starts probing it. Does nothing if it is down already.
+    public func markDown(_ backend: Backend, reason: String) {
+        guard !isShutDown else { return }
+        states[backend.index].lastError = reason
+        guard states[backend.index].isUp else { return }
+        states[backend.index].isUp = false
+        states[backend.index].lastChange = clock.now
+        publish()
+        logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
+        startProbing(backend)
+    }
+
+    /// Marks `backend` up again and stops probing it.
+    public func markUp(_ backend: Backend, evidence: String? = nil) {
+        guard !isShutDown, !states[backend.index].isUp else { return }
+        let now = clock.now
+        let spell = states[backend.index].lastChange.map { now - $0 } ?? .zero
+        states[backend.index].isUp = true
+        states[backend.index].pastDowntime += spell
+        states[backend.index].lastChange = now
+        probes.removeValue(forKey: backend.index)?.cancel()
+        publish()
+        let how = evidence.map { " (\($0))" } ?? ""
+        logger.notice(
+            "backend \(backend) is back after \(GoDuration.formatApproximately(spell))\(how)",
+            metadata: ["backend": "\(backend)", "event": "backend_up"])
+    }
+
+    /// Stops every probe; later reports change nothing.
+    public func shutdown() {
+        isShutDown = true
+        for probe in probes.values { probe.cancel() }
+        probes.removeAll()
+    }
+
+    // MARK: Probes
+
+    private func startProbing(_ backend: Backend) {
+        guard let delay = probeDelay, probes[backend.index] == nil else { return }
+        let (clock, healthCheck, logger) = (self.clock, self.healthCheck, self.logger)
+        // The task is isolated to this actor: it leaves it only to sleep and to check.
+        probes[backend.index] = Task {
+            while !Task.isCancelled {
+                do { try await clock.sleep(for: delay) } catch { return }
+                do {
+                    try await healthCheck.check(backend)
+                    self.probeSucceeded(backend)
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    let reason = ConnectFailure.describe(error)
+                    logger.debug("probe of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
+                    self.probeFailed(backend, reason: reason)
+                }
+            }
+        }
+    }
+
+    private func probeSucceeded(_ backend: Backend) {
+        probes[backend.index] = nil
+        markUp(backend)
+    }
+
+    private func probeFailed(_ backend: Backend, reason: String) {
+        states[backend.index].lastError = reason
+    }
+
+    /// Whether a probe task is scheduled for `backend` (for tests and reports).
+    public func isProbing(_ backend: Backend) -> Bool { probes[backend.index] != nil }
+
+    private func publish() {
+        publisher.publish(RegistrySnapshot(backends: zip(backends, states).map { ($0, $1.isUp) }))
+    }
+
+    // MARK: Reports
+
+    /// Everything known about one backend at one moment, for stats lines and later metrics.
+    public struct Report: Sendable {
+        public let backend: Backend
+        public let isUp: Bool
+        /// Total time spent down, including the current spell.
+        public let downtime: Duration
+        /// How long ago the state last changed; `nil` if it never did.
+        public let sinceLastChange: Duration?
+        public let lastError: String?
+        public let counters: BackendCounters.Values
+    }
+
+    public func reports() -> [Report] {
+        let now = clock.now
+        return zip(backends, states).map { backend, state in
+            let current = state.isUp ? .zero : (state.lastChange.map { now - $0 } ?? .zero)
+            return Report(
+                backend: backend, isUp: state.isUp, downtime: state.pastDowntime + current,
+                sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
+                counters: backend.counters.values)
+        }
+    }
+}

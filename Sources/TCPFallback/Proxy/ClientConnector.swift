@@ -1,0 +1,83 @@
+import Logging
+import NIOCore
+
+/// Takes one accepted client to the first backend that connects: backends that are up by
+/// preference, then those marked down as a last resort. A failed attempt marks its backend
+/// down and moves on within the same client connection, so the client does not notice.
+///
+/// The client channel has auto-read off until the relay is in place: no client byte is read
+/// for a backend that never comes.
+struct ClientConnector {
+    let registry: BackendRegistry
+    let dialer: BackendDialer
+    let logger: Logger
+
+    func start(client: any Channel) {
+        let order = registry.snapshot.connectOrder
+        let clientAddress = client.remoteAddress.map(Self.describe) ?? "unknown client"
+        attempt(order[...], client: client, clientAddress: clientAddress, failures: [])
+    }
+
+    private func attempt(
+        _ remaining: ArraySlice<Backend>, client: any Channel, clientAddress: String, failures: [String]
+    ) {
+        guard let backend = remaining.first else {
+            logger.error(
+                "no backend available for \(clientAddress), closing it: \(failures.joined(separator: "; "))",
+                metadata: ["client": "\(clientAddress)", "event": "no_backend"])
+            client.close(promise: nil)
+            return
+        }
+        let eventLoop = client.eventLoop
+        dialer.connect(to: backend, on: eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                registry.reportConnectSuccess(backend)
+                relay(client: client, clientAddress: clientAddress, backendChannel: channel, backend: backend)
+            case .failure(let error) where ConnectFailure.isLocalResourceError(error):
+                // Out of descriptors or memory here: no backend is at fault, none is marked down.
+                logger.error(
+                    "cannot connect \(clientAddress) to \(backend): \(ConnectFailure.describe(error)) (local resource limit)",
+                    metadata: ["client": "\(clientAddress)", "backend": "\(backend)"])
+                client.close(promise: nil)
+            case .failure(let error):
+                registry.reportConnectFailure(backend, error: error)
+                let reason = "\(backend): \(ConnectFailure.describe(error))"
+                if remaining.count > 1 {
+                    logger.info(
+                        "failing over \(clientAddress) from \(reason)",
+                        metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
+                }
+                attempt(remaining.dropFirst(), client: client, clientAddress: clientAddress, failures: failures + [reason])
+            }
+        }
+    }
+
+    private func relay(client: any Channel, clientAddress: String, backendChannel: any Channel, backend: Backend) {
+        guard client.isActive else {
+            backendChannel.close(promise: nil)
+            return
+        }
+        let session = RelaySession(backend: backend, clientAddress: clientAddress, logger: logger)
+        let handlers = GlueHandler.matchedPair(session: session)
+        do {
+            try client.pipeline.syncOperations.addHandler(handlers.client)
+            try backendChannel.pipeline.syncOperations.addHandler(handlers.backend)
+            // Both ends read from here on; the handlers gate each read on the other side.
+            try client.syncOptions?.setOption(.autoRead, value: true)
+            try backendChannel.syncOptions?.setOption(.autoRead, value: true)
+        } catch {
+            client.close(promise: nil)
+            backendChannel.close(promise: nil)
+            return
+        }
+        logger.debug(
+            "connection \(clientAddress) via \(backend)",
+            metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "connection_open"])
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import TCPFallback
+
+/// The command line of `tcp-fallback`: the flags of the Go `tcp_fallback`, with its defaults,
+/// plus a few of our own. Go syntax (`-flag=value`, `-flag value`, `-flag`) is rewritten to
+/// this form by `GoFlagSyntax` before parsing.
+struct TCPFallbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tcp-fallback",
+        abstract: "A health-checking failover TCP proxy.",
+        usage: "tcp-fallback [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]",
+        discussion: """
+            Every client connection goes to the first backend of the list that is up. A backend \
+            whose connection fails is marked down and probed every probe-delay until it answers; \
+            the client is passed to the next backend at once, without noticing.
+
+            Flags take Go syntax (-flag=value, -flag value, -flag) or GNU syntax (--flag value, \
+            --flag=value). Durations are Go durations: 250ms, 1.5s, 15m0s, 1h2m3.5s.
+
+            Logging goes to one place: nowhere with -quiet, else syslog with -syslog, else the \
+            -logfile file, else standard error.
+
+            Signals: SIGHUP reopens the log file, SIGUSR1 logs the stats at once, SIGTERM and \
+            SIGINT stop accepting and let open connections finish for -shutdown-grace.
+
+            Exit status: 0 after a requested shutdown, 1 when the listener or the log file \
+            cannot be opened, 2 for a bad command line.
+            """,
+        version: TCPFallbackVersion.current
+    )
+
+    /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
+    static let booleanFlags: Set<String> = ["debug", "quiet", "syslog"]
+    /// Flags that take a value.
+    static let valueOptions: Set<String> = [
+        "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "timeout",
+    ]
+
+    @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Write a CPU profile to <file> (not supported yet: rejected).", valueName: "file"))
+    var cpuProfile: String?
+
+    @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
+    var debug = false
+
+    @Option(name: .customLong("logfile"), help: ArgumentHelp("Log to <file> (appended, created with mode 0640); SIGHUP reopens it.", valueName: "file"))
+    var logFile: String?
+
+    @Option(name: .customLong("maxthreads"), help: ArgumentHelp("Number of event-loop threads.", valueName: "n"))
+    var maxThreads = 4
+
+    @Option(
+        name: .customLong("probe-delay"),
+        help: ArgumentHelp("Delay between probes of a backend that is down. 0 disables probes: a down backend then returns only when a client connects to it, which is tried when every backend is down. (default: 30s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var probeDelay = DurationArgument(.seconds(30))
+
+    @Flag(name: .customLong("quiet"), help: "Log nothing.")
+    var quiet = false
+
+    @Option(
+        name: .customLong("shutdown-grace"),
+        help: ArgumentHelp("After SIGTERM or SIGINT, how long open connections may go on before they are closed. (default: 10s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var shutdownGrace = DurationArgument(.seconds(10))
+
+    @Option(
+        name: .customLong("stats"),
+        help: ArgumentHelp("Interval of the periodic stats lines; 0 turns them off. (default: 15m0s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var stats = DurationArgument(.seconds(15 * 60))
+
+    @Flag(name: .customLong("syslog"), help: "Log to syslog (identifier tcp-fallback, facility daemon).")
+    var syslog = false
+
+    @Option(
+        name: .customLong("timeout"),
+        help: ArgumentHelp("Timeout of each connection attempt to a backend, by clients and by probes. (default: 5s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var timeout = DurationArgument(.seconds(5))
+
+    @Argument(help: ArgumentHelp("The address to listen on, then the backends in order of preference.", valueName: "address:port"))
+    var addresses: [String] = []
+
+    mutating func validate() throws {
+        _ = try makeConfiguration()
+    }
+
+    /// The engine's configuration; throws a `ValidationError` naming what is wrong.
+    func makeConfiguration() throws -> ProxyConfiguration {
+        if cpuProfile != nil {
+            throw ValidationError("-cpuprofile is not supported yet")
+        }
+        guard let listenText = addresses.first else {
+            throw ValidationError("missing <local-address:port> and <remote-address:port>")
+        }
+        guard addresses.count >= 2 else {
+            throw ValidationError("missing <remote-address:port>: at least one backend is needed")
+        }
+        let listen: Endpoint
+        let backends: [Endpoint]
+        do {
+            listen = try Endpoint(parsing: listenText, role: .listen)
+            backends = try addresses.dropFirst().map { text throws(Endpoint.ParseError) in
+                try Endpoint(parsing: text, role: .backend)
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard (1...1024).contains(maxThreads) else {
+            throw ValidationError("-maxthreads must be from 1 to 1024, got \(maxThreads)")
+        }
+        guard timeout.duration > .zero else {
+            throw ValidationError("-timeout must be greater than 0, got \(timeout)")
+        }
+        for (name, value) in [("probe-delay", probeDelay), ("stats", stats), ("shutdown-grace", shutdownGrace)]
+        where value.duration < .zero {
+            throw ValidationError("-\(name) must not be negative, got \(value)")
+        }
+        return ProxyConfiguration(
+            listen: listen,
+            backends: backends,
+            connectTimeout: timeout.duration,
+            probeDelay: probeDelay.duration == .zero ? nil : probeDelay.duration,
+            statsInterval: stats.duration == .zero ? nil : stats.duration,
+            eventLoopThreads: maxThreads,
+            shutdownGrace: shutdownGrace.duration)
+    }
+}

@@ -1,0 +1,3 @@
+import TCPFallbackCommandLine
+
+await CommandLineTool.main()
