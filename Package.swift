@@ -38,11 +38,19 @@ let package = Package(
             name: "tcp-fallback",
             dependencies: ["TCPFallbackCommandLine"]
         ),
+        // Sockets, servers, a manual clock and a process runner shared by the test targets.
+        .target(
+            name: "TestSupport",
+            dependencies: ["TCPFallback"],
+            path: "Tests/TestSupport",
+            swiftSettings: [.unsafeFlags(["-O"])]  // checksums over tens of megabytes
+        ),
         .testTarget(
             name: "TCPFallbackTests",
             dependencies: [
                 "TCPFallback",
                 "TCPFallbackCommandLine",
+                "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -52,6 +60,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TCPFallback",
+                "TestSupport",
                 "tcp-fallback",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,0 +1,122 @@
+import Testing
+import TCPFallback
+@testable import TCPFallbackCommandLine
+
+@Suite struct CommandLineTests {
+    private func configuration(_ arguments: [String]) throws -> ProxyConfiguration {
+        switch CommandLineTool.parse(arguments) {
+        case .success(let command): return try command.makeConfiguration()
+        case .failure(let outcome): throw outcome
+        }
+    }
+
+    private func failure(_ arguments: [String]) -> CommandLineTool.ParseOutcome? {
+        if case .failure(let outcome) = CommandLineTool.parse(arguments) { return outcome }
+        return nil
+    }
+
+    @Test func defaultsAreTheOriginals() throws {
+        let configuration = try configuration(["0.0.0.0:3306", "10.0.0.10:3306", "10.0.0.11:3306"])
+        #expect(configuration.listen == Endpoint(host: "0.0.0.0", port: 3306))
+        #expect(configuration.backends.map(\.description) == ["10.0.0.10:3306", "10.0.0.11:3306"])
+        #expect(configuration.connectTimeout == .seconds(5))
+        #expect(configuration.probeDelay == .seconds(30))
+        #expect(configuration.statsInterval == .seconds(900))
+        #expect(configuration.eventLoopThreads == 4)
+        #expect(configuration.shutdownGrace == .seconds(10))
+    }
+
+    @Test(arguments: [
+        ["-probe-delay=5s", ":1", "h:2"], ["-probe-delay", "5s", ":1", "h:2"], ["--probe-delay", "5s", ":1", "h:2"],
+        ["--probe-delay=5s", ":1", "h:2"], [":1", "h:2", "-probe-delay=5s"],
+    ])
+    func acceptsGoAndGNUSyntax(arguments: [String]) throws {
+        #expect(try configuration(arguments).probeDelay == .seconds(5))
+    }
+
+    @Test func readsEveryOriginalFlag() throws {
+        let arguments = [
+            "-debug", "-logfile=/tmp/x.log", "-maxthreads", "2", "-probe-delay=1m", "-quiet=false",
+            "-stats=0", "-syslog=false", "-timeout=250ms", "-shutdown-grace=1s", "[::1]:3306", "db:3306",
+        ]
+        guard case .success(let command) = CommandLineTool.parse(arguments) else {
+            Issue.record("did not parse")
+            return
+        }
+        #expect(command.debug && !command.quiet && !command.syslog)
+        #expect(command.logFile == "/tmp/x.log")
+        let configuration = try command.makeConfiguration()
+        #expect(configuration.eventLoopThreads == 2)
+        #expect(configuration.probeDelay == .seconds(60))
+        #expect(configuration.statsInterval == nil)
+        #expect(configuration.connectTimeout == .milliseconds(250))
+        #expect(configuration.shutdownGrace == .seconds(1))
+    }
+
+    @Test func booleansTakeGoValuesAndTheLastWins() throws {
+        for (arguments, expected) in [
+            (["-debug"], true), (["-debug=true"], true), (["-debug=false"], false), (["-debug=1"], true),
+            (["-debug", "-debug=false"], false), (["--debug=F"], false), (["-debug=false", "-debug"], true),
+        ] {
+            guard case .success(let command) = CommandLineTool.parse(arguments + [":1", "h:2"]) else {
+                Issue.record("\(arguments) did not parse")
+                continue
+            }
+            #expect(command.debug == expected, "\(arguments)")
+        }
+    }
+
+    @Test func probeDelayZeroMeansNoProbes() throws {
+        #expect(try configuration(["-probe-delay=0", ":1", "h:2"]).probeDelay == nil)
+    }
+
+    @Test(arguments: [
+        ([":1"], "at least one backend is needed"),
+        ([String](), "missing <local-address:port>"),
+        (["-bogus", ":1", "h:2"], "Unknown option '--bogus'"),
+        (["-timeout=5x", ":1", "h:2"], "invalid duration \"5x\": unknown unit \"x\""),
+        (["-timeout=0", ":1", "h:2"], "-timeout must be greater than 0"),
+        (["-probe-delay=-1s", ":1", "h:2"], "-probe-delay must not be negative"),
+        (["-maxthreads=0", ":1", "h:2"], "-maxthreads must be from 1 to 1024, got 0"),
+        (["-maxthreads", "-1", ":1", "h:2"], "-maxthreads must be from 1 to 1024, got -1"),
+        (["-maxthreads=many", ":1", "h:2"], "many"),
+        (["-debug=maybe", ":1", "h:2"], "invalid boolean value \"maybe\" for -debug"),
+        ([":1", "foo"], "invalid backend address \"foo\": missing port"),
+        (["foo", "h:1"], "invalid listen address \"foo\": missing port"),
+        (["-cpuprofile=/tmp/p", ":1", "h:2"], "-cpuprofile is not supported yet"),
+        ([":1", "h:2", "-timeout"], "flag needs an argument: -timeout"),
+    ])
+    func rejectsBadInputWithStatusTwo(arguments: [String], message: String) throws {
+        let outcome = try #require(failure(arguments))
+        #expect(outcome.status == .usage)
+        #expect(outcome.message.contains(message), "\(outcome.message)")
+        #expect(outcome.message.hasSuffix("Run 'tcp-fallback --help' for usage."))
+        #expect(outcome.message.split(separator: "\n").count == 2)
+    }
+
+    @Test(arguments: [["--help"], ["-h"], ["-help"], ["--version"], ["-version"]])
+    func helpAndVersionSucceed(arguments: [String]) throws {
+        let outcome = try #require(failure(arguments))
+        #expect(outcome.status == .success)
+        #expect(!outcome.message.isEmpty)
+    }
+
+    @Test func helpListsEveryFlagWithItsDefault() throws {
+        let help = try #require(failure(["--help"])).message
+        for flag in TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.valueOptions) {
+            #expect(help.contains("--\(flag)"), "--\(flag) missing from --help")
+        }
+        for value in ["(default: 4)", "(default: 30s)", "(default: 15m0s)", "(default: 5s)", "(default: 10s)"] {
+            #expect(help.contains(value), "\(value) missing from --help")
+        }
+    }
+
+    /// Every flag the command declares must be known to the Go-syntax rewriter.
+    @Test func goSyntaxKnowsEveryFlag() {
+        let help = TCPFallbackCommand.helpMessage()
+        let optionLines = help.split(separator: "\n").filter { $0.hasPrefix("  -") }
+        let declared = Set(optionLines.flatMap { $0.matches(of: /--([a-z][a-z0-9-]+)/).map { String($0.1) } })
+            .subtracting(["help", "version"])
+        #expect(declared == TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.valueOptions))
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+public func eventually(timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}
+
+/// Deterministic bytes for transfer tests: the same seed gives the same stream.
+public struct PseudoRandomBytes {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed | 1 }
+
+    public mutating func next(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            var word = state
+            for _ in 0..<8 where i < count {
+                bytes[i] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                i += 1
+            }
+        }
+        return bytes
+    }
+}
+
+/// FNV-1a, 64 bits: a checksum to compare what was sent with what arrived.
+public struct Checksum: Equatable, CustomStringConvertible {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    public private(set) var count = 0
+
+    public init() {}
+
+    public mutating func add(_ bytes: [UInt8]) {
+        for byte in bytes {
+            value ^= UInt64(byte)
+            value = value &* 0x100_0000_01b3
+        }
+        count += bytes.count
+    }
+
+    public var description: String { "\(count) bytes, fnv \(String(value, radix: 16))" }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `tcp-fallback` binary run as a child process, with its standard error captured.
+public final class ProxyProcess: @unchecked Sendable {
+    public let process = Process()
+    private let errorPipe = Pipe()
+    private let lock = NSLock()
+    private var output = ""
+    /// The port it listens on, read from its start-up line.
+    public private(set) var port = 0
+
+    /// The binary next to the test bundle (`swift build --build-tests` builds both).
+    public static var binary: URL {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for directory in [here, here.deletingLastPathComponent()] {
+            let candidate = directory.appendingPathComponent("tcp-fallback")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/tcp-fallback")
+    }
+
+    /// Starts the binary with `arguments`; with `waitForListening`, returns once it listens.
+    public init(_ arguments: [String], waitForListening: Bool = true, environment: [String: String]? = nil) throws {
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardError = errorPipe
+        process.standardOutput = errorPipe
+        process.standardInput = FileHandle.nullDevice
+        errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        if waitForListening {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if let port = listeningPort() {
+                    self.port = port
+                    return
+                }
+                if !process.isRunning { break }
+                usleep(10_000)
+            }
+            stop()
+            throw ProcessError(message: "proxy did not start listening; output:\n\(log)")
+        }
+    }
+
+    deinit { stop() }
+
+    public struct ProcessError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Everything the process wrote so far.
+    public var log: String { lock.withLock { output } }
+
+    private func listeningPort() -> Int? {
+        guard let range = log.range(of: "listening on ") else { return nil }
+        let rest = log[range.upperBound...].prefix(while: { $0 != ";" })
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        return Int(rest[rest.index(after: colon)...])
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    public func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    public func waitForExit(timeout: Double = 10) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { return nil }
+        return process.terminationStatus
+    }
+
+    /// Open file descriptors of the process.
+    public var openDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// Resident memory of the process, in bytes.
+    public var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return -1 }
+        return (Int(line.split(separator: " ")[1]) ?? 0) * 1024
+    }
+
+    /// Waits until the log contains `text`.
+    public func waitForLog(_ text: String, timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            usleep(10_000)
+        }
+        return log.contains(text)
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            if waitForExit(timeout: 5) == nil { kill(pid, SIGKILL) }
+        }
+        errorPipe.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// Runs the binary to completion and returns its exit status and combined output.
+public func runProxyBinary(_ arguments: [String], timeout: Double = 20) throws -> (status: Int32, output: String) {
+    let process = Process()
+    let pipe = Pipe()
+    process.executableURL = ProxyProcess.binary
+    process.arguments = arguments
+    process.standardError = pipe
+    process.standardOutput = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
