@@ -5,12 +5,32 @@ import NIOCore
 /// preference, then those marked down as a last resort. A failed attempt marks its backend
 /// down and moves on within the same client connection, so the client does not notice.
 ///
-/// The client channel has auto-read off until the relay is in place: no client byte is read
-/// for a backend that never comes.
+/// It is the first handler of every client channel and starts once the channel is active
+/// (a connect begun earlier could finish before the client is registered). The client has
+/// auto-read off until the relay is in place: no client byte is read for a backend that
+/// never comes.
 struct ClientConnector {
     let registry: BackendRegistry
     let dialer: BackendDialer
     let logger: Logger
+
+    /// Starts connecting when `channel` becomes active; the handler leaves once it has.
+    func handler() -> some ChannelInboundHandler & RemovableChannelHandler {
+        ActivationHandler(connector: self)
+    }
+
+    private final class ActivationHandler: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+        let connector: ClientConnector
+
+        init(connector: ClientConnector) { self.connector = connector }
+
+        func channelActive(context: ChannelHandlerContext) {
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            connector.start(client: context.channel)
+            context.fireChannelActive()
+        }
+    }
 
     func start(client: any Channel) {
         let order = registry.snapshot.connectOrder

@@ -120,8 +120,9 @@ public final class TCPFallbackProxy: Sendable {
                     tracker.remove(channel)
                     counters.openClientConnections.subtract(1, ordering: .relaxed)
                 }
-                connector.start(client: channel)
-                return channel.eventLoop.makeSucceededVoidFuture()
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(connector.handler())
+                }
             }
     }
 
