@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+import TestSupport
+import TCPFallback
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What happens to the bytes: completeness, half-close, resets.
+@Suite struct DataPathTests {
+    /// 20 MB from the client and 20 MB from the backend at the same time, checksummed at both ends.
+    @Test func twentyMegabytesEachWayArriveIntact() async throws {
+        let size = 20 * 1024 * 1024
+        let received = Checksum.Box()
+        let backend = try TestServer { connection in
+            // Send our own stream while reading the client's, so both directions are busy.
+            let sender = Thread {
+                var random = PseudoRandomBytes(seed: 2)
+                var sent = 0
+                while sent < size {
+                    let chunk = random.next(min(65536, size - sent))
+                    try? connection.send(chunk)
+                    sent += chunk.count
+                }
+                connection.shutdownWrite()
+            }
+            sender.start()
+            var checksum = Checksum()
+            while true {
+                let chunk = try connection.receive()
+                if chunk.isEmpty { break }
+                checksum.add(chunk)
+            }
+            received.set(checksum)
+        }
+        try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
+            let client = try TestSocket.connect(port: port, timeout: 30)
+            defer { client.close() }
+            var expectedUp = Checksum()
+            let writer = Thread {
+                var random = PseudoRandomBytes(seed: 1)
+                var sent = 0
+                while sent < size {
+                    let chunk = random.next(min(65536, size - sent))
+                    try? client.send(chunk)
+                    sent += chunk.count
+                }
+                client.shutdownWrite()
+            }
+            writer.start()
+            var random = PseudoRandomBytes(seed: 1)
+            expectedUp.add(random.next(size))
+            var expectedDown = Checksum()
+            var random2 = PseudoRandomBytes(seed: 2)
+            expectedDown.add(random2.next(size))
+
+            var down = Checksum()
+            while true {
+                let chunk = try client.receive()
+                if chunk.isEmpty { break }
+                down.add(chunk)
+            }
+            #expect(down == expectedDown)
+            #expect(await eventually(timeout: .seconds(20)) { received.value == expectedUp })
+            #expect(await eventually { proxy.registry.backends[0].counters.values.activeConnections == 0 })
+            let counters = proxy.registry.backends[0].counters.values
+            #expect(counters.bytesFromClient == size)
+            #expect(counters.bytesToClient == size)
+        }
+    }
+
+    /// The client ends its stream first; the backend answers after that and everything arrives.
+    @Test func clientHalfCloseLetsTheResponseThrough() async throws {
+        let backend = try TestServer { connection in
+            let request = try connection.receiveToEnd()  // waits for the client's end of stream
+            var random = PseudoRandomBytes(seed: 7)
+            try connection.send(Array("got \(request.count) bytes\n".utf8))
+            try connection.send(random.next(3 * 1024 * 1024))
+            connection.close()
+        }
+        try await withProxy(backends: [backend.port]) { (_, port) async throws in
+            let client = try TestSocket.connect(port: port)
+            defer { client.close() }
+            try client.send(Array(repeating: 65, count: 1000))
+            client.shutdownWrite()
+            let response = try client.receiveToEnd()
+            var random = PseudoRandomBytes(seed: 7)
+            let header = Array("got 1000 bytes\n".utf8)
+            #expect(response.count == header.count + 3 * 1024 * 1024)
+            #expect(Array(response.prefix(header.count)) == header)
+            #expect(Array(response.dropFirst(header.count)) == random.next(3 * 1024 * 1024))
+        }
+    }
+
+    /// The backend ends its stream first (a greeting, then EOF); the client can still send.
+    @Test func backendHalfCloseLetsTheClientGoOnSending() async throws {
+        let counted = Checksum.Box()
+        let backend = try TestServer { connection in
+            try connection.send("hello\n")
+            connection.shutdownWrite()
+            var checksum = Checksum()
+            checksum.add(try connection.receiveToEnd())
+            counted.set(checksum)
+        }
+        try await withProxy(backends: [backend.port]) { (_, port) async throws in
+            let client = try TestSocket.connect(port: port)
+            defer { client.close() }
+            #expect(try client.receiveToEnd() == Array("hello\n".utf8))
+            let payload = Array(repeating: UInt8(66), count: 2 * 1024 * 1024)
+            try client.send(payload)
+            client.shutdownWrite()
+            var expected = Checksum()
+            expected.add(payload)
+            #expect(await eventually { counted.value == expected })
+        }
+    }
+
+    /// A backend that resets the connection: the client sees a reset, never a clean end.
+    @Test func aBackendResetReachesTheClientAsAnError() async throws {
+        let backend = try TestServer { connection in
+            _ = try connection.receive(exactly: 5)
+            try connection.send("partial")
+            connection.reset()
+        }
+        let log = LogCapture()
+        try await withProxy(backends: [backend.port], log: log) { (_, port) async throws in
+            let client = try TestSocket.connect(port: port)
+            defer { client.close() }
+            try client.send("hello")
+            var sawReset = false
+            var bytes: [UInt8] = []
+            while true {
+                do {
+                    let chunk = try client.receive()
+                    if chunk.isEmpty { break }
+                    bytes += chunk
+                } catch let error as TestSocket.SocketError {
+                    sawReset = error.code == ECONNRESET
+                    break
+                }
+            }
+            #expect(sawReset, "got a clean end of stream after \(bytes.count) bytes instead of a reset")
+        }
+        #expect(await eventually { log.contains("backend error: connection reset by peer") })
+    }
+
+    /// A client that resets: the backend sees a reset too.
+    @Test func aClientResetReachesTheBackendAsAnError() async throws {
+        let outcome = Checksum.Box()
+        let backend = try TestServer { connection in
+            try connection.send("ready")
+            do {
+                _ = try connection.receiveToEnd()
+                outcome.set(Checksum())  // a clean end: wrong
+            } catch let error as TestSocket.SocketError where error.code == ECONNRESET {
+                var marker = Checksum()
+                marker.add([1])
+                outcome.set(marker)
+            }
+        }
+        try await withProxy(backends: [backend.port]) { (_, port) async throws in
+            let client = try TestSocket.connect(port: port)
+            #expect(try client.receiveString(exactly: 5) == "ready")
+            client.reset()
+            #expect(await eventually { outcome.value != nil })
+            #expect(outcome.value?.count == 1, "the backend saw a clean end of stream")
+        }
+    }
+}
+
+extension Checksum {
+    /// A checksum handed from a server thread to the test.
+    final class Box: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: Checksum?
+        func set(_ value: Checksum) { lock.withLock { stored = value } }
+        var value: Checksum? { lock.withLock { stored } }
+    }
+}
