@@ -164,5 +164,48 @@ import Glibc
         let chunk = random.next(65536)
         #expect(head == chunk + chunk + chunk + chunk)
     }
-}
 
+    /// Out of descriptors: accept errors are logged at most once a second, no backend is
+    /// marked down, and service resumes once descriptors are free again.
+    @Test func runningOutOfDescriptorsIsSurvived() async throws {
+        let backend = try TestServer.echo()
+        // A low descriptor limit, set by the shell before it becomes the proxy.
+        let proxy = try ProxyProcess([
+            "-c", "ulimit -n 64 && exec \"$0\" \"$@\"", ProxyProcess.binary.path,
+            "-maxthreads=1", "127.0.0.1:0", "127.0.0.1:\(backend.port)",
+        ], executable: URL(fileURLWithPath: "/bin/sh"))
+        var clients: [TestSocket] = []
+        for _ in 0..<60 {
+            if let client = try? TestSocket.connect(port: proxy.port, timeout: 2) { clients.append(client) }
+        }
+        #expect(proxy.waitForLog("accept failed: too many open files"))
+        try await Task.sleep(for: .milliseconds(1500))
+        let errorLines = proxy.log.split(separator: "\n").filter { $0.contains("accept failed") }
+        #expect(errorLines.count <= 3, "\(errorLines.count) accept error lines in 1.5s")
+        #expect(!proxy.log.contains("is down"), "a backend was marked down for a local error")
+        for client in clients { client.close() }
+        clients.removeAll()
+        // Served again once descriptors are free.
+        #expect(await eventually(timeout: .seconds(5)) {
+            guard let client = try? TestSocket.connect(port: proxy.port, timeout: 2) else { return false }
+            defer { client.close() }
+            guard (try? client.send("ok")) != nil else { return false }
+            return (try? client.receiveString(exactly: 2)) == "ok"
+        })
+        #expect(proxy.process.isRunning)
+    }
+
+    @Test func debugLogsALinePerConnectionAndStatsArePeriodic() throws {
+        let backend = try TestServer.echo()
+        let proxy = try ProxyProcess(["-debug", "-stats=200ms", "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
+        let client = try TestSocket.connect(port: proxy.port)
+        try client.send("12345")
+        _ = try client.receive(exactly: 5)
+        client.shutdownWrite()
+        _ = try client.receiveToEnd()
+        client.close()
+        #expect(proxy.waitForLog("via 127.0.0.1:\(backend.port) ended after"))
+        #expect(proxy.log.contains("5 bytes from client, 5 bytes to client, closed"))
+        #expect(proxy.waitForLog("stats backend 127.0.0.1:\(backend.port): up, downtime 0s, 1 connections (0 active), 5 bytes from client"))
+    }
+}

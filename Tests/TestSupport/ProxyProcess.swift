@@ -25,8 +25,11 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// Starts the binary with `arguments`; with `waitForListening`, returns once it listens.
-    public init(_ arguments: [String], waitForListening: Bool = true, environment: [String: String]? = nil) throws {
-        process.executableURL = Self.binary
+    public init(
+        _ arguments: [String], waitForListening: Bool = true, environment: [String: String]? = nil,
+        executable: URL? = nil
+    ) throws {
+        process.executableURL = executable ?? Self.binary
         process.arguments = arguments
         if let environment { process.environment = environment }
         process.standardError = errorPipe
