@@ -9,15 +9,13 @@ public protocol HealthCheck: Sendable {
 /// The original's probe: a plain TCP connect within the connect timeout, closed at once.
 public struct TCPConnectCheck: HealthCheck {
     let dialer: BackendDialer
-    let group: any EventLoopGroup
 
     public init(group: any EventLoopGroup, timeout: Duration) {
-        self.dialer = BackendDialer(timeout: timeout)
-        self.group = group
+        self.dialer = BackendDialer(timeout: timeout, eventLoop: group.next())
     }
 
     public func check(_ backend: Backend) async throws {
-        let channel = try await dialer.connect(to: backend, on: group.next()).get()
+        let channel = try await dialer.connect(to: backend).get()
         try? await channel.close()
     }
 }

@@ -6,16 +6,19 @@ import NIOPosix
 /// The channel comes back with auto-read off: nothing is read from the backend until the
 /// relay is in place, so a server that speaks first (MySQL) loses no byte.
 struct BackendDialer: Sendable {
-    let timeout: TimeAmount
+    private let timeout: TimeAmount
+    private let eventLoop: any EventLoop
 
-    init(timeout: Duration) {
+    /// A dialer whose connections live on `eventLoop`; a relay's two channels share one loop.
+    init(timeout: Duration, eventLoop: any EventLoop) {
         self.timeout = TimeAmount(timeout)
+        self.eventLoop = eventLoop
     }
 
-    func connect(to backend: Backend, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
+    func connect(to backend: Backend) -> EventLoopFuture<any Channel> {
+        // ClientBootstrap sets TCP_NODELAY by default.
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.autoRead, value: false)
             .channelOption(.recvAllocator, value: RelayBuffers.receiveAllocator)

@@ -34,12 +34,12 @@ struct ClientConnector {
 
     func start(client: any Channel) {
         let order = registry.snapshot.connectOrder
-        let clientAddress = client.remoteAddress.map(Self.describe) ?? "unknown client"
+        let clientAddress = PeerAddress(client.remoteAddress)
         attempt(order[...], client: client, clientAddress: clientAddress, failures: [])
     }
 
     private func attempt(
-        _ remaining: ArraySlice<Backend>, client: any Channel, clientAddress: String, failures: [String]
+        _ remaining: ArraySlice<Backend>, client: any Channel, clientAddress: PeerAddress, failures: [String]
     ) {
         guard let backend = remaining.first else {
             logger.error(
@@ -48,8 +48,7 @@ struct ClientConnector {
             client.close(promise: nil)
             return
         }
-        let eventLoop = client.eventLoop
-        dialer.connect(to: backend, on: eventLoop).assumeIsolated().whenComplete { result in
+        dialer.connect(to: backend).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 registry.reportConnectSuccess(backend)
@@ -73,7 +72,7 @@ struct ClientConnector {
         }
     }
 
-    private func relay(client: any Channel, clientAddress: String, backendChannel: any Channel, backend: Backend) {
+    private func relay(client: any Channel, clientAddress: PeerAddress, backendChannel: any Channel, backend: Backend) {
         guard client.isActive else {
             backendChannel.close(promise: nil)
             return
@@ -96,7 +95,16 @@ struct ClientConnector {
             metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "connection_open"])
     }
 
-    static func describe(_ address: SocketAddress) -> String {
+}
+
+/// A peer's address, formatted only when a log line needs it: most connections log nothing.
+struct PeerAddress: CustomStringConvertible {
+    let address: SocketAddress?
+
+    init(_ address: SocketAddress?) { self.address = address }
+
+    var description: String {
+        guard let address else { return "unknown client" }
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }

@@ -9,7 +9,7 @@ final class RelaySession {
     }
 
     let backend: Backend
-    let clientAddress: String
+    let clientAddress: PeerAddress
     private let started = NIODeadline.now()
     private let logger: Logger
     private var bytesFromClient = 0
@@ -21,7 +21,7 @@ final class RelaySession {
     /// The first error on either side; once set, the other side is reset rather than ended.
     private(set) var failure: (side: Side, reason: String)?
 
-    init(backend: Backend, clientAddress: String, logger: Logger) {
+    init(backend: Backend, clientAddress: PeerAddress, logger: Logger) {
         self.backend = backend
         self.clientAddress = clientAddress
         self.logger = logger

@@ -3,6 +3,12 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The proxy: a listener whose every client goes to the first healthy backend.
 ///
 /// Data flows one way: listener → `ClientConnector` (reads the registry's snapshot) →
@@ -13,8 +19,7 @@ public final class TCPFallbackProxy: Sendable {
     public let counters = ProxyCounters()
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let tracker = ConnectionTracker()
-    private let listener = Mutex<(any Channel)?>(nil)
+    private let listeners = Mutex<[any Channel]>([])
 
     /// Why the listener could not be opened.
     public struct ListenError: Error, CustomStringConvertible {
@@ -54,9 +59,9 @@ public final class TCPFallbackProxy: Sendable {
         var lastError: any Error = ChannelError.unknownLocalAddress
         for host in hosts {
             do {
-                let channel = try await makeBootstrap().bind(host: host, port: endpoint.port).get()
-                listener.withLock { $0 = channel }
-                return channel.localAddress!
+                let channels = try await bindListeners(host: host, port: endpoint.port)
+                listeners.withLock { $0 = channels }
+                return channels[0].localAddress!
             } catch {
                 lastError = error
             }
@@ -64,13 +69,35 @@ public final class TCPFallbackProxy: Sendable {
         throw ListenError(endpoint: endpoint, reason: Self.describeListenError(lastError))
     }
 
+    /// One listening socket per event loop, sharing the port through SO_REUSEPORT: the kernel
+    /// spreads new connections over the loops and each connection is served by the loop that
+    /// accepted it, with no hand-over between threads.
+    private func bindListeners(host: String, port: Int) async throws -> [any Channel] {
+        // SO_REUSEPORT would let a second copy of the proxy share the port without a word;
+        // a plain bind first makes a port already in use an error, as operators expect.
+        if port != 0 { try PortProbe.ensureFree(host: host, port: port) }
+        var channels: [any Channel] = []
+        var port = port
+        do {
+            for eventLoop in group.makeIterator() {
+                let channel = try await makeBootstrap(on: eventLoop).bind(host: host, port: port).get()
+                channels.append(channel)
+                port = channel.localAddress?.port ?? port
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        return channels
+    }
+
     /// The address the listener is bound to, once started.
-    public var localAddress: SocketAddress? { listener.withLock { $0?.localAddress } }
+    public var localAddress: SocketAddress? { listeners.withLock { $0.first?.localAddress } }
 
     /// Stops accepting, lets open connections finish for up to `grace`, closes the rest, and
     /// releases the event loops.
     public func shutdown(grace: Duration) async {
-        if let channel = listener.withLock({ $0.take() }) {
+        for channel in listeners.withLock({ channels in defer { channels = [] }; return channels }) {
             try? await channel.close()
         }
         let open = counters.values.openClientConnections
@@ -82,23 +109,26 @@ public final class TCPFallbackProxy: Sendable {
             while counters.values.openClientConnections > 0 && ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            let left = tracker.all
-            if !left.isEmpty {
-                logger.notice("closing \(left.count) connection(s) still open after the grace period", metadata: ["event": "shutdown"])
-                for channel in left { channel.close(promise: nil) }
+            let left = counters.values.openClientConnections
+            if left > 0 {
+                // Shutting the event loops down below closes every channel still open.
+                logger.notice("closing \(left) connection(s) still open after the grace period", metadata: ["event": "shutdown"])
             }
         }
         await registry.shutdown()
         try? await group.shutdownGracefully()
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
+    private func makeBootstrap(on eventLoop: any EventLoop) -> ServerBootstrap {
         let connector = ClientConnector(
-            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), logger: logger)
-        let (counters, tracker, logger) = (self.counters, self.tracker, self.logger)
-        return ServerBootstrap(group: group)
+            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout, eventLoop: eventLoop),
+            logger: logger)
+        let (counters, logger) = (self.counters, self.logger)
+        // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
+        return ServerBootstrap(group: eventLoop, childGroup: eventLoop)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Out of descriptors: pause accepting briefly instead of spinning.
@@ -107,7 +137,6 @@ public final class TCPFallbackProxy: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(counters: counters, logger: logger))
                 }
             }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.autoRead, value: false)
             .childChannelOption(.recvAllocator, value: RelayBuffers.receiveAllocator)
@@ -115,9 +144,7 @@ public final class TCPFallbackProxy: Sendable {
             .childChannelInitializer { channel in
                 counters.acceptedConnections.add(1, ordering: .relaxed)
                 counters.openClientConnections.add(1, ordering: .relaxed)
-                tracker.add(channel)
                 channel.closeFuture.whenComplete { _ in
-                    tracker.remove(channel)
                     counters.openClientConnections.subtract(1, ordering: .relaxed)
                 }
                 return channel.eventLoop.makeCompletedFuture {

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs tcp-fallback (release build) and HAProxy (tcp mode) side by side on 127.0.0.1 and
+# prints, for each, throughput of long streams, connections per second of short
+# connections, and request/response latency, with the ratio tcp-fallback / HAProxy.
+#
+#   Benchmarks/run.sh [--rounds N] [--seconds S] [--maxthreads N]
+#
+# Each measurement runs N rounds (default 3), alternating the proxies, and the median is
+# reported. Load: iperf3 (throughput, 4 streams), wrk with "Connection: close" (one TCP
+# connection per request) and wrk with keep-alive at a modest concurrency (latency), all
+# against one backend (iperf3 server / nginx) behind a primary + backup configuration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=3
+seconds=5
+maxthreads=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --maxthreads) maxthreads=$2; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--seconds S] [--maxthreads N]" >&2; exit 2 ;;
+  esac
+done
+
+Scripts/install-deps.sh haproxy wrk iperf3 nginx-light python3
+swift build -c release --product tcp-fallback >&2
+binary=.build/release/tcp-fallback
+
+work=$(mktemp -d /tmp/tcp-fallback-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+
+iperf_port=$(free_port); http_port=$(free_port); dead_port=$(free_port)
+tf_iperf=$(free_port); tf_http=$(free_port); ha_iperf=$(free_port); ha_http=$(free_port)
+
+# Backends: an iperf3 server and nginx answering a small body.
+iperf3 -s -p "$iperf_port" -B 127.0.0.1 >/dev/null 2>&1 & pids+=($!)
+mkdir -p "$work/nginx"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$http_port; location / { return 200 "hello\n"; } }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
+
+# The same failover set-up for both proxies: the backend first, a dead port as fallback.
+threads_flag=()
+[ -n "$maxthreads" ] && threads_flag=(-maxthreads="$maxthreads")
+"$binary" -quiet "${threads_flag[@]}" 127.0.0.1:"$tf_iperf" 127.0.0.1:"$iperf_port" 127.0.0.1:"$dead_port" & pids+=($!)
+"$binary" -quiet "${threads_flag[@]}" 127.0.0.1:"$tf_http" 127.0.0.1:"$http_port" 127.0.0.1:"$dead_port" & pids+=($!)
+cat > "$work/haproxy.cfg" <<CONF
+global
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1m
+  timeout server 1m
+listen iperf
+  bind 127.0.0.1:$ha_iperf
+  server primary 127.0.0.1:$iperf_port check inter 2s
+  server replica 127.0.0.1:$dead_port check inter 2s backup
+listen http
+  bind 127.0.0.1:$ha_http
+  server primary 127.0.0.1:$http_port check inter 2s
+  server replica 127.0.0.1:$dead_port check inter 2s backup
+CONF
+haproxy -q -f "$work/haproxy.cfg" & pids+=($!)
+for port in $iperf_port $http_port $tf_iperf $tf_http $ha_iperf $ha_http; do wait_port "$port"; done
+sleep 0.5
+
+throughput() {  # Gbit/s received over 4 parallel streams
+  iperf3 -c 127.0.0.1 -p "$1" -P 4 -t "$seconds" -J 2>/dev/null |
+    python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+}
+connections() {  # new connections per second (one request each)
+  wrk -t2 -c64 -d"${seconds}s" -H "Connection: close" "http://127.0.0.1:$1/" 2>/dev/null |
+    awk '/^Requests\/sec/ {printf "%.0f\n", $2}'
+}
+latency() {  # p50 and p99 in microseconds, keep-alive, 16 connections
+  wrk -t2 -c16 -d"${seconds}s" --latency "http://127.0.0.1:$1/" 2>/dev/null | python3 -c '
+import re, sys
+text = sys.stdin.read()
+def us(v, u): return float(v) * {"us": 1, "ms": 1000, "s": 1e6}[u]
+found = {p: us(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
+print("%.0f %.0f" % (found["50"], found["99"]))'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+declare -A results
+for round in $(seq "$rounds"); do
+  echo "round $round of $rounds..." >&2
+  for who in tf ha; do
+    if [ $who = tf ]; then ip=$tf_iperf; hp=$tf_http; else ip=$ha_iperf; hp=$ha_http; fi
+    results[$who,gbps]+="$(throughput "$ip") "
+    results[$who,cps]+="$(connections "$hp") "
+    read -r p50 p99 <<<"$(latency "$hp")"
+    results[$who,p50]+="$p50 "
+    results[$who,p99]+="$p99 "
+  done
+done
+
+value() { tr ' ' '\n' <<<"${results[$1,$2]}" | grep -v '^$' | median; }
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo
+echo "tcp-fallback $("$binary" --version) vs $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'), $(nproc) cores, median of $rounds rounds of ${seconds}s"
+printf '%-34s %14s %14s %10s\n' "measure" "tcp-fallback" "HAProxy" "ratio"
+for row in "gbps:throughput, 4 streams (Gbit/s):higher" "cps:connections per second:higher" "p50:latency p50 (us):lower" "p99:latency p99 (us):lower"; do
+  IFS=: read -r key label better <<<"$row"
+  tf=$(value tf "$key"); ha=$(value ha "$key")
+  printf '%-34s %14s %14s %10s  (%s is better)\n' "$label" "$tf" "$ha" "$(ratio "$tf" "$ha")" "$better"
+done
