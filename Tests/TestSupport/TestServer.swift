@@ -68,13 +68,16 @@ public final class TestServer: @unchecked Sendable {
         }
     }
 
+    /// Closes the listener and every connection; later calls do nothing (closing a
+    /// descriptor twice could close one that another test has since been given).
     public func stop() {
-        let toClose = lock.withLock { () -> [TestSocket] in
-            if stopped { return [] }
+        let toClose = lock.withLock { () -> [TestSocket]? in
+            if stopped { return nil }
             stopped = true
             defer { connections = [] }
             return connections
         }
+        guard let toClose else { return }
         shutdown(listener, Int32(SHUT_RDWR))
         Glibc.close(listener)
         for connection in toClose { connection.close() }

@@ -16,13 +16,13 @@ struct BackendDialer: Sendable {
     }
 
     func connect(to backend: Backend) -> EventLoopFuture<any Channel> {
-        // ClientBootstrap sets TCP_NODELAY by default.
+        // ClientBootstrap sets TCP_NODELAY by default. The other options are set synchronously
+        // in the initializer: the bootstrap's own option path costs a future per option.
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.autoRead, value: false)
-            .channelOption(.recvAllocator, value: RelayBuffers.receiveAllocator)
-            .channelOption(.writeBufferWaterMark, value: RelayBuffers.writeWatermarks)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try RelayBuffers.configure(channel) }
+            }
         if let address = backend.numericAddress {
             return bootstrap.connect(to: address)
         }
@@ -30,8 +30,17 @@ struct BackendDialer: Sendable {
     }
 }
 
-/// Buffer sizes of the data path, in one place because both sides of a relay share them.
+/// Socket options of the data path, in one place because both sides of a relay share them.
 enum RelayBuffers {
+    /// Half-close allowed, auto-read off (the relay asks for each read), buffer sizes.
+    static func configure(_ channel: any Channel) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.autoRead, value: false)
+        try options.setOption(.recvAllocator, value: receiveAllocator)
+        try options.setOption(.writeBufferWaterMark, value: writeWatermarks)
+    }
+
     /// Reads grow up to 256 KiB on busy streams, which cuts system calls per byte; the
     /// write-buffer watermarks bound what a connection can hold before reading stops.
     static var receiveAllocator: AdaptiveRecvByteBufferAllocator {

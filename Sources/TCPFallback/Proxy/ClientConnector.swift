@@ -82,14 +82,14 @@ struct ClientConnector {
         do {
             try client.pipeline.syncOperations.addHandler(handlers.client)
             try backendChannel.pipeline.syncOperations.addHandler(handlers.backend)
-            // Both ends read from here on; the handlers gate each read on the other side.
-            try client.syncOptions?.setOption(.autoRead, value: true)
-            try backendChannel.syncOptions?.setOption(.autoRead, value: true)
         } catch {
             client.close(promise: nil)
             backendChannel.close(promise: nil)
             return
         }
+        // Both ends read from here on; the handlers request each further read themselves.
+        client.read()
+        backendChannel.read()
         logger.debug(
             "connection \(clientAddress) via \(backend)",
             metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "connection_open"])

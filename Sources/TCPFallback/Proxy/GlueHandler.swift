@@ -9,7 +9,8 @@ import Musl
 /// One of a pair of handlers that relay bytes between a client channel and a backend channel
 /// on the same event loop, with no hop and no copy per packet.
 ///
-/// - Backpressure: a side reads only while its partner is writable, so a slow peer stops the
+/// - Backpressure: a side reads only while its partner is writable (auto-read is off and each
+///   read is requested here), so a slow peer stops the
 ///   other peer instead of growing buffers here.
 /// - Half-close: an end of stream on one side shuts down the write side of the other once
 ///   everything before it has been written; the other direction keeps flowing.
@@ -22,6 +23,8 @@ final class GlueHandler {
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var outputEnding = false
+    /// Our peer ended its stream (NIO has shut our input).
+    private var inputEnded = false
 
     private init(side: RelaySession.Side, session: RelaySession) {
         self.side = side
@@ -64,6 +67,11 @@ final class GlueHandler {
     private func partnerEnded() {
         guard let context, !outputEnding, context.channel.isActive else { return }
         outputEnding = true
+        if !inputEnded {
+            // NIO shuts the output down once the queued writes are out.
+            context.close(mode: .output, promise: nil)
+            return
+        }
         let drained = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(NIOAny(ByteBuffer()), promise: drained)
         drained.futureResult.assumeIsolated().whenSuccess {
@@ -104,10 +112,14 @@ extension GlueHandler: ChannelDuplexHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         partner?.partnerFlush()
         session.reportBytes()
+        // Auto-read stays off (toggling it costs system calls per connection): ask for the
+        // next read ourselves, or once the partner can take more.
+        readIfPartnerWritable(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
+            inputEnded = true
             partner?.partnerEnded()
         }
         context.fireUserInboundEventTriggered(event)
@@ -138,7 +150,12 @@ extension GlueHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    /// A read requested from outside (the first one, when the relay starts) is gated too.
     func read(context: ChannelHandlerContext) {
+        readIfPartnerWritable(context: context)
+    }
+
+    private func readIfPartnerWritable(context: ChannelHandlerContext) {
         if partner?.partnerIsWritable ?? false {
             context.read()
         } else {

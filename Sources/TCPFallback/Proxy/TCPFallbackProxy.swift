@@ -137,10 +137,6 @@ public final class TCPFallbackProxy: Sendable {
                     try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(counters: counters, logger: logger))
                 }
             }
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.recvAllocator, value: RelayBuffers.receiveAllocator)
-            .childChannelOption(.writeBufferWaterMark, value: RelayBuffers.writeWatermarks)
             .childChannelInitializer { channel in
                 counters.acceptedConnections.add(1, ordering: .relaxed)
                 counters.openClientConnections.add(1, ordering: .relaxed)
@@ -148,6 +144,7 @@ public final class TCPFallbackProxy: Sendable {
                     counters.openClientConnections.subtract(1, ordering: .relaxed)
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    try RelayBuffers.configure(channel)
                     try channel.pipeline.syncOperations.addHandler(connector.handler())
                 }
             }
