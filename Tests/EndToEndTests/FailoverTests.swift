@@ -116,4 +116,17 @@ import TCPFallback
             #expect(try TestSocket.backendName(viaProxyAt: port) == "first")
         }
     }
+
+    /// Host names are resolved when connecting; a listener on ":port" takes IPv4 clients too.
+    @Test func hostNameBackendsAndAnAllInterfacesListener() async throws {
+        let backend = try TestServer.naming("by-name")
+        let configuration = ProxyConfiguration(
+            listen: try Endpoint(parsing: ":0", role: .listen),
+            backends: [try Endpoint(parsing: "localhost:\(backend.port)", role: .backend)],
+            statsInterval: nil, eventLoopThreads: 1, shutdownGrace: .zero)
+        let proxy = TCPFallbackProxy(configuration: configuration, logger: LogCapture().logger)
+        let address = try await proxy.start()
+        #expect(try TestSocket.backendName(viaProxyAt: address.port!) == "by-name")
+        await proxy.shutdown(grace: .zero)
+    }
 }
