@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-Scripts/install-deps.sh haproxy wrk iperf3 nginx-light python3
+Scripts/install-deps.sh libsystemd-dev pkg-config haproxy wrk iperf3 nginx-light python3
 swift build -c release --product tcp-fallback >&2
 binary=.build/release/tcp-fallback
 

@@ -2,6 +2,6 @@
 # Runs the whole test suite: unit tests and end-to-end tests with real sockets and processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/install-deps.sh
+Scripts/install-deps.sh libsystemd-dev pkg-config systemd mandoc
 swift build --build-tests
 swift test --skip-build "$@"

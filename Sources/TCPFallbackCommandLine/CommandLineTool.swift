@@ -9,8 +9,9 @@ import Glibc
 import Musl
 #endif
 
-/// Start-up of the `tcp-fallback` executable: parse, open the log, listen, then serve until
-/// SIGTERM or SIGINT, handling SIGHUP (reopen the log) and SIGUSR1 (log stats) meanwhile.
+/// Start-up of the `tcp-fallback` executable: parse, open the log, take or bind the listener,
+/// tell systemd, then serve until SIGTERM or SIGINT, handling SIGHUP (reopen the log) and
+/// SIGUSR1 (log stats) meanwhile.
 public enum CommandLineTool {
     /// Exit statuses: 0 after a requested shutdown, 1 for a failure to start, 2 for a bad command line.
     public enum ExitStatus: Int32, Sendable {
@@ -58,18 +59,19 @@ public enum CommandLineTool {
     static func run(_ command: TCPFallbackCommand) async -> ExitStatus {
         // Writes to a peer that has gone must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
-        let configuration: ProxyConfiguration
+        var configuration: ProxyConfiguration
         let sink: (any LogSink)?
         do {
             configuration = try command.makeConfiguration()
             sink = try makeSink(command)
+            configuration.inheritedListeners = try inheritedListeners(for: command.listenSelection)
         } catch {
             printError("tcp-fallback: \(error)")
             return .failure
         }
         let logger = Logger(label: "tcp-fallback") { _ in
             guard let sink else { return SwiftLogNoOpLogHandler() }
-            return LineLogHandler(sink: sink, level: command.debug ? .debug : .info, timestamps: !(sink is SyslogSink))
+            return SinkLogHandler(sink: sink, level: command.debug ? .debug : .info)
         }
         // Trap the signals before listening, so that none that comes early is lost.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup, .sigusr1)
@@ -80,35 +82,54 @@ public enum CommandLineTool {
             let bound = try await proxy.start()
             address = Endpoint(host: bound.ipAddress ?? configuration.listen.host, port: bound.port ?? 0).description
         } catch {
-            // Said once on stderr, where whoever started us looks, and in the log if that is elsewhere.
+            // Said on stderr, where whoever started us looks, and in the log if that is elsewhere.
             printError("tcp-fallback: \(error)")
             if !((sink as? FileDescriptorSink)?.isStandardError ?? false) { logger.critical("\(error)") }
             await proxy.shutdown(grace: .zero)
             return .failure
         }
         let backends = configuration.backends.map(\.description).joined(separator: ", ")
+        let inherited = configuration.inheritedListeners.isEmpty ? "" : " (socket from systemd)"
         logger.notice(
-            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
+            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
             metadata: ["event": "started"])
 
+        // systemd: ready now that the listener accepts, then status and watchdog.
+        let notifier = SystemdNotifier()
+        let status = StatusUpdater(proxy: proxy, notifier: notifier)
+        notifier.ready(status: status.current)
+        let statusTask = Task { if notifier.isEnabled { await status.run() } }
+        let watchdog = notifier.watchdogInterval.map { interval in
+            Watchdog(group: proxy.eventLoopGroup, interval: interval, ping: { notifier.watchdogPing() })
+        }
+        watchdog?.start()
+
         let stats = StatsReporter(proxy: proxy, logger: logger)
+        let statsInterval = configuration.statsInterval
         let periodicStats = Task {
-            if let interval = configuration.statsInterval { await stats.run(every: interval) }
+            if let statsInterval { await stats.run(every: statsInterval) }
         }
         for await signal in signals {
             switch signal {
             case .sighup:
+                notifier.reloading()
                 do {
                     try sink?.reopen()
-                    if command.logFile != nil { logger.notice("reopened log file \(command.logFile!)") }
+                    if let path = command.logFile, !command.quiet, !command.journal, !command.syslog {
+                        logger.notice("reopened log file \(path)")
+                    }
                 } catch {
                     logger.error("\(error); still logging to the old file")
                 }
+                notifier.ready(status: status.current)
             case .sigusr1:
                 await stats.log()
             default:
+                notifier.stopping()
                 logger.notice("received \(signal), shutting down", metadata: ["event": "shutdown"])
                 periodicStats.cancel()
+                statusTask.cancel()
+                watchdog?.stop()
                 await proxy.shutdown(grace: configuration.shutdownGrace)
                 logger.notice("stopped", metadata: ["event": "stopped"])
                 return .success
@@ -117,15 +138,37 @@ public enum CommandLineTool {
         return .success
     }
 
-    /// The one log destination: none with -quiet, else syslog, else the log file, else stderr.
+    /// The one log destination: none with -quiet, else the journal, else syslog, else the log
+    /// file, else standard error, unless standard error is the journal (then the journal).
     static func makeSink(_ command: TCPFallbackCommand) throws -> (any LogSink)? {
         if command.quiet { return nil }
-        if command.syslog { return SyslogSink() }
+        if command.journal { return JournalSink() }
+        if command.syslog {
+            if let problem = SyslogSink.daemonProblem() {
+                printError("tcp-fallback: warning: no syslog daemon listens on \(SyslogSink.socketPath) (\(problem)); syslog messages are lost until one does")
+            }
+            return SyslogSink(facility: SyslogSink.facilities[command.syslogFacility] ?? LOG_DAEMON)
+        }
         if let path = command.logFile { return try FileDescriptorSink(appendingTo: path) }
+        if JournalSink.standardErrorIsJournal() { return JournalSink() }
         return FileDescriptorSink.standardError()
     }
 
+    /// The listening sockets systemd passed that the listen argument selects; none without
+    /// socket activation (unless the argument asks for it, which is then an error).
+    static func inheritedListeners(for selection: SocketActivation.Selection) throws -> [Int32] {
+        let sockets = SocketActivation.takeInheritedSockets()
+        if sockets.isEmpty {
+            guard case .matching = selection else {
+                throw SocketActivation.SelectionError(
+                    description: "the listen address \"systemd\" needs socket activation, but no sockets were passed (LISTEN_FDS is not set for this process)")
+            }
+            return []
+        }
+        return try SocketActivation.select(sockets, selection).map(\.descriptor)
+    }
+
     static func printError(_ message: String) {
-        FileDescriptorSink.standardError().write(message, level: .error)
+        FileDescriptorSink.standardError().writeLine(message)
     }
 }

@@ -17,8 +17,13 @@ struct TCPFallbackCommand: ParsableCommand {
             Flags take Go syntax (-flag=value, -flag value, -flag) or GNU syntax (--flag value, \
             --flag=value). Durations are Go durations: 250ms, 1.5s, 15m0s, 1h2m3.5s.
 
-            Logging goes to one place: nowhere with -quiet, else syslog with -syslog, else the \
-            -logfile file, else standard error.
+            The listen address may be "systemd" (or "systemd:NAME") to serve the sockets systemd \
+            passes (socket activation); with an ordinary address, passed sockets on that port are \
+            used instead of binding.
+
+            Logging goes to one place: nowhere with -quiet, else the journal with -journal, else \
+            syslog with -syslog, else the -logfile file, else standard error (or the journal, \
+            natively, when standard error is connected to it: JOURNAL_STREAM).
 
             Signals: SIGHUP reopens the log file, SIGUSR1 logs the stats at once, SIGTERM and \
             SIGINT stop accepting and let open connections finish for -shutdown-grace.
@@ -30,10 +35,10 @@ struct TCPFallbackCommand: ParsableCommand {
     )
 
     /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
-    static let booleanFlags: Set<String> = ["debug", "quiet", "syslog"]
+    static let booleanFlags: Set<String> = ["debug", "journal", "quiet", "syslog"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "timeout",
+        "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
 
     @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Write a CPU profile to <file> (not supported yet: rejected).", valueName: "file"))
@@ -41,6 +46,9 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
     var debug = false
+
+    @Flag(name: .customLong("journal"), help: "Log to the systemd journal with structured fields (BACKEND, CLIENT, EVENT).")
+    var journal = false
 
     @Option(name: .customLong("logfile"), help: ArgumentHelp("Log to <file> (appended, created with mode 0640); SIGHUP reopens it.", valueName: "file"))
     var logFile: String?
@@ -69,8 +77,11 @@ struct TCPFallbackCommand: ParsableCommand {
         transform: DurationArgument.parse)
     var stats = DurationArgument(.seconds(15 * 60))
 
-    @Flag(name: .customLong("syslog"), help: "Log to syslog (identifier tcp-fallback, facility daemon).")
+    @Flag(name: .customLong("syslog"), help: "Log to syslog with the identifier tcp-fallback and the facility of -syslog-facility.")
     var syslog = false
+
+    @Option(name: .customLong("syslog-facility"), help: ArgumentHelp("Syslog facility for -syslog: daemon, user, local0 to local7, ...", valueName: "name"))
+    var syslogFacility = "daemon"
 
     @Option(
         name: .customLong("timeout"),
@@ -78,11 +89,17 @@ struct TCPFallbackCommand: ParsableCommand {
         transform: DurationArgument.parse)
     var timeout = DurationArgument(.seconds(5))
 
-    @Argument(help: ArgumentHelp("The address to listen on, then the backends in order of preference.", valueName: "address:port"))
+    @Argument(help: ArgumentHelp("The address to listen on (or \"systemd\" for socket activation), then the backends in order of preference.", valueName: "address:port"))
     var addresses: [String] = []
 
     mutating func validate() throws {
         _ = try makeConfiguration()
+    }
+
+    /// Which sockets passed by systemd the listen argument designates.
+    var listenSelection: SocketActivation.Selection {
+        let text = addresses.first ?? ""
+        return SocketActivation.Selection(placeholder: text) ?? .matching((try? Endpoint(parsing: text, role: .listen)) ?? Endpoint(host: "", port: 0))
     }
 
     /// The engine's configuration; throws a `ValidationError` naming what is wrong.
@@ -96,10 +113,15 @@ struct TCPFallbackCommand: ParsableCommand {
         guard addresses.count >= 2 else {
             throw ValidationError("missing <remote-address:port>: at least one backend is needed")
         }
+        guard SyslogSink.facilities[syslogFacility] != nil else {
+            throw ValidationError("unknown -syslog-facility \"\(syslogFacility)\" (use \(SyslogSink.facilities.keys.sorted().joined(separator: ", ")))")
+        }
         let listen: Endpoint
         let backends: [Endpoint]
         do {
-            listen = try Endpoint(parsing: listenText, role: .listen)
+            // "systemd" takes sockets from socket activation: there is no address to bind.
+            listen = SocketActivation.Selection(placeholder: listenText) != nil
+                ? Endpoint(host: "", port: 0) : try Endpoint(parsing: listenText, role: .listen)
             backends = try addresses.dropFirst().map { text throws(Endpoint.ParseError) in
                 try Endpoint(parsing: text, role: .backend)
             }

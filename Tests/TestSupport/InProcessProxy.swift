@@ -8,8 +8,8 @@ public final class LogCapture: LogSink {
 
     public init() {}
 
-    public func write(_ line: String, level: LogLevelName) {
-        lines.withLock { $0.append(line) }
+    public func write(_ record: LogRecord) {
+        lines.withLock { $0.append("\(record.level) \(record.message)") }
     }
 
     public var all: [String] { lines.withLock { $0 } }
@@ -17,7 +17,7 @@ public final class LogCapture: LogSink {
     public func contains(_ text: String) -> Bool { all.contains { $0.contains(text) } }
 
     public var logger: Logger {
-        Logger(label: "test") { _ in LineLogHandler(sink: self, level: .debug) }
+        Logger(label: "test") { _ in SinkLogHandler(sink: self, level: .debug) }
     }
 }
 

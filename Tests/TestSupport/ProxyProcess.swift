@@ -25,13 +25,27 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// Starts the binary with `arguments`; with `waitForListening`, returns once it listens.
+    /// - Parameters:
+    ///   - environment: variables added to this process's environment.
+    ///   - journalStream: set `JOURNAL_STREAM` to the standard error pipe, as systemd does
+    ///     when standard error is connected to the journal.
     public init(
-        _ arguments: [String], waitForListening: Bool = true, environment: [String: String]? = nil,
-        executable: URL? = nil
+        _ arguments: [String], waitForListening: Bool = true, environment: [String: String] = [:],
+        executable: URL? = nil, journalStream: Bool = false
     ) throws {
         process.executableURL = executable ?? Self.binary
         process.arguments = arguments
-        if let environment { process.environment = environment }
+        var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "JOURNAL_STREAM"]
+        where environment[name] == nil {
+            variables[name] = nil
+        }
+        if journalStream {
+            var status = stat()
+            fstat(errorPipe.fileHandleForWriting.fileDescriptor, &status)
+            variables["JOURNAL_STREAM"] = "\(status.st_dev):\(status.st_ino)"
+        }
+        process.environment = variables
         process.standardError = errorPipe
         process.standardOutput = errorPipe
         process.standardInput = FileHandle.nullDevice

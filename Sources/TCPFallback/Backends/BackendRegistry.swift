@@ -18,6 +18,8 @@ public actor BackendRegistry {
 
     private var states: [State]
     private var probes: [Int: Task<Void, Never>] = [:]
+    private var subscribers: [Int: AsyncStream<BackendEvent>.Continuation] = [:]
+    private var nextSubscriber = 0
     private var isShutDown = false
     private let probeDelay: Duration?
     private let healthCheck: any HealthCheck
@@ -74,6 +76,7 @@ public actor BackendRegistry {
         states[backend.index].lastChange = clock.now
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
+        emit(.down(backend, reason: reason))
         startProbing(backend)
     }
 
@@ -91,13 +94,46 @@ public actor BackendRegistry {
         logger.notice(
             "backend \(backend) is back after \(GoDuration.formatApproximately(spell))\(how)",
             metadata: ["backend": "\(backend)", "event": "backend_up"])
+        emit(.up(backend, downtime: spell))
     }
 
-    /// Stops every probe; later reports change nothing.
+    /// Stops every probe and ends every event stream; later reports change nothing.
     public func shutdown() {
         isShutDown = true
         for probe in probes.values { probe.cancel() }
         probes.removeAll()
+        for subscriber in subscribers.values { subscriber.finish() }
+        subscribers.removeAll()
+    }
+
+    // MARK: Events
+
+    /// A change of a backend's state, for whoever follows them (status, metrics).
+    public enum BackendEvent: Sendable {
+        case down(Backend, reason: String)
+        case up(Backend, downtime: Duration)
+    }
+
+    /// The state changes from now on, until shutdown or until the stream is dropped.
+    public func events() -> AsyncStream<BackendEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: BackendEvent.self, bufferingPolicy: .bufferingNewest(64))
+        if isShutDown {
+            continuation.finish()
+            return stream
+        }
+        let id = nextSubscriber
+        nextSubscriber += 1
+        subscribers[id] = continuation
+        continuation.onTermination = { _ in Task { await self.unsubscribe(id) } }
+        return stream
+    }
+
+    private func unsubscribe(_ id: Int) {
+        subscribers[id] = nil
+    }
+
+    private func emit(_ event: BackendEvent) {
+        for subscriber in subscribers.values { subscriber.yield(event) }
     }
 
     // MARK: Probes

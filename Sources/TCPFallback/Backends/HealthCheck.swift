@@ -9,13 +9,15 @@ public protocol HealthCheck: Sendable {
 /// The original's probe: a plain TCP connect within the connect timeout, closed at once.
 public struct TCPConnectCheck: HealthCheck {
     let dialer: BackendDialer
+    let group: any EventLoopGroup
 
     public init(group: any EventLoopGroup, timeout: Duration) {
-        self.dialer = BackendDialer(timeout: timeout, eventLoop: group.next())
+        self.dialer = BackendDialer(timeout: timeout)
+        self.group = group
     }
 
     public func check(_ backend: Backend) async throws {
-        let channel = try await dialer.connect(to: backend).get()
+        let channel = try await dialer.connect(to: backend, on: group.next()).get()
         try? await channel.close()
     }
 }

@@ -2,6 +2,9 @@
 public struct ProxyConfiguration: Sendable {
     /// Where clients connect.
     public var listen: Endpoint
+    /// Listening sockets passed by systemd; when not empty they are served instead of
+    /// binding `listen` (see `SocketActivation` for which ones are chosen).
+    public var inheritedListeners: [Int32] = []
     /// Backends in order of preference: each client goes to the first one that is up.
     public var backends: [Endpoint]
     /// Limit for each connection attempt to a backend, by clients and by probes.

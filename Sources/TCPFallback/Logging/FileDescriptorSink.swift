@@ -10,7 +10,7 @@ import Darwin
 
 /// Writes lines to a file descriptor: standard error, or a log file that SIGHUP reopens.
 ///
-/// Lines are written whole with one `write(2)` under a lock, so lines from several event
+/// Each line is written whole with one `write(2)` under a lock, so lines from several event
 /// loops never interleave, and an `O_APPEND` file stays correct when rotated underneath.
 public final class FileDescriptorSink: LogSink {
     private let path: String?
@@ -45,7 +45,12 @@ public final class FileDescriptorSink: LogSink {
     /// Whether this sink is standard error rather than a file.
     public var isStandardError: Bool { path == nil }
 
-    public func write(_ line: String, level: LogLevelName) {
+    public func write(_ record: LogRecord) {
+        writeLine(LogLine.format(record))
+    }
+
+    /// Writes `line` as it is, with a newline.
+    public func writeLine(_ line: String) {
         var bytes = Array(line.utf8)
         bytes.append(UInt8(ascii: "\n"))
         descriptor.withLock { fd in

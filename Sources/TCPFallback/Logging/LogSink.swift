@@ -1,7 +1,22 @@
-/// Where finished log lines go. Each destination is one kind of sink; exactly one is in use.
+import Logging
+
+/// One log event on its way to a destination.
+public struct LogRecord: Sendable {
+    public let level: Logger.Level
+    public let message: String
+    /// Structured fields (`backend`, `client`, `event`) for destinations that keep them.
+    public let metadata: Logger.Metadata
+
+    public init(level: Logger.Level, message: String, metadata: Logger.Metadata = [:]) {
+        self.level = level
+        self.message = message
+        self.metadata = metadata
+    }
+}
+
+/// Where log records go. Each destination is one kind of sink; exactly one is in use.
 public protocol LogSink: Sendable {
-    /// Writes one formatted line (without its trailing newline) at `level`.
-    func write(_ line: String, level: LogLevelName)
+    func write(_ record: LogRecord)
     /// Reopens the destination after log rotation (SIGHUP). Sinks without a file do nothing.
     func reopen() throws
 }
@@ -9,8 +24,3 @@ public protocol LogSink: Sendable {
 extension LogSink {
     public func reopen() throws {}
 }
-
-/// The swift-log level, re-exported so sinks need not import Logging for one enum.
-public typealias LogLevelName = Logging.Logger.Level
-
-import Logging

@@ -1,24 +1,48 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// Sends lines to syslog(3) with the identifier `tcp-fallback`, facility daemon.
+/// Sends records to syslog(3) with the identifier `tcp-fallback` and a chosen facility.
 public final class SyslogSink: LogSink {
-    public init(identifier: String = "tcp-fallback") {
+    /// The facilities `-syslog-facility` takes, by their syslog.conf names.
+    public static let facilities: [String: Int32] = [
+        "kern": LOG_KERN, "user": LOG_USER, "mail": LOG_MAIL, "daemon": LOG_DAEMON, "auth": LOG_AUTH,
+        "syslog": LOG_SYSLOG, "lpr": LOG_LPR, "news": LOG_NEWS, "uucp": LOG_UUCP, "cron": LOG_CRON,
+        "authpriv": LOG_AUTHPRIV, "ftp": LOG_FTP, "local0": LOG_LOCAL0, "local1": LOG_LOCAL1,
+        "local2": LOG_LOCAL2, "local3": LOG_LOCAL3, "local4": LOG_LOCAL4, "local5": LOG_LOCAL5,
+        "local6": LOG_LOCAL6, "local7": LOG_LOCAL7,
+    ]
+
+    /// The socket syslog(3) writes to.
+    public static let socketPath = "/dev/log"
+
+    public init(identifier: String = "tcp-fallback", facility: Int32 = LOG_DAEMON) {
         // openlog keeps the pointer: the copy lives as long as the process.
-        openlog(strdup(identifier), LOG_PID | LOG_NDELAY, LOG_DAEMON)
+        openlog(strdup(identifier), LOG_PID | LOG_NDELAY, facility)
     }
 
-    public func write(_ line: String, level: LogLevelName) {
+    public func write(_ record: LogRecord) {
         // A "%s" format, so a '%' in the message stays literal.
-        line.withCString { text in
-            withVaList([text]) { vsyslog(Self.priority(level), "%s", $0) }
+        record.message.withCString { text in
+            withVaList([text]) { vsyslog(Self.priority(record.level), "%s", $0) }
         }
     }
 
-    static func priority(_ level: LogLevelName) -> Int32 {
+    /// Why no syslog daemon would receive messages now, or nil if one listens. syslog(3)
+    /// drops messages silently when nobody listens, so this is checked once at start-up.
+    public static func daemonProblem() -> String? {
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return ConnectFailure.errnoText(errno) }
+        defer { close(fd) }
+        return UnixSocketAddress.connect(fd, to: socketPath) ? nil : ConnectFailure.errnoText(errno)
+    }
+
+    /// The syslog priority of a swift-log level; the journal uses the same numbers.
+    static func priority(_ level: Logger.Level) -> Int32 {
         switch level {
         case .trace, .debug: LOG_DEBUG
         case .info: LOG_INFO
@@ -27,5 +51,27 @@ public final class SyslogSink: LogSink {
         case .error: LOG_ERR
         case .critical: LOG_CRIT
         }
+    }
+}
+
+/// `connect(2)` to a unix socket path, without Foundation.
+enum UnixSocketAddress {
+    static func connect(_ fd: Int32, to path: String) -> Bool {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            errno = ENAMETOOLONG
+            return false
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        } == 0
     }
 }

@@ -7,15 +7,13 @@ import NIOPosix
 /// relay is in place, so a server that speaks first (MySQL) loses no byte.
 struct BackendDialer: Sendable {
     private let timeout: TimeAmount
-    private let eventLoop: any EventLoop
 
-    /// A dialer whose connections live on `eventLoop`; a relay's two channels share one loop.
-    init(timeout: Duration, eventLoop: any EventLoop) {
+    init(timeout: Duration) {
         self.timeout = TimeAmount(timeout)
-        self.eventLoop = eventLoop
     }
 
-    func connect(to backend: Backend) -> EventLoopFuture<any Channel> {
+    /// Connects on `eventLoop`: a relay's two channels share the client's loop.
+    func connect(to backend: Backend, on eventLoop: any EventLoop) -> EventLoopFuture<any Channel> {
         // ClientBootstrap sets TCP_NODELAY by default. The other options are set synchronously
         // in the initializer: the bootstrap's own option path costs a future per option.
         let bootstrap = ClientBootstrap(group: eventLoop)

@@ -48,7 +48,7 @@ struct ClientConnector {
             client.close(promise: nil)
             return
         }
-        dialer.connect(to: backend).assumeIsolated().whenComplete { result in
+        dialer.connect(to: backend, on: client.eventLoop).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 registry.reportConnectSuccess(backend)

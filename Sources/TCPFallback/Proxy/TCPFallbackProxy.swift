@@ -54,6 +54,15 @@ public final class TCPFallbackProxy: Sendable {
     /// nothing is probed before listening.
     public func start() async throws(ListenError) -> SocketAddress {
         let endpoint = configuration.listen
+        if !configuration.inheritedListeners.isEmpty {
+            do {
+                let channels = try await adoptListeners(configuration.inheritedListeners)
+                listeners.withLock { $0 = channels }
+                return channels[0].localAddress!
+            } catch {
+                throw ListenError(endpoint: endpoint, reason: "inherited socket: \(Self.describeListenError(error))")
+            }
+        }
         // An empty host means every interface: dual-stack if the machine has IPv6.
         let hosts = endpoint.host.isEmpty ? ["::", "0.0.0.0"] : [endpoint.host]
         var lastError: any Error = ChannelError.unknownLocalAddress
@@ -91,6 +100,26 @@ public final class TCPFallbackProxy: Sendable {
         return channels
     }
 
+    /// Serves sockets systemd passed. One socket cannot be spread over the loops as our own
+    /// are (SO_REUSEPORT needs it before bind), so one loop accepts and hands each connection
+    /// to the next loop in turn.
+    private func adoptListeners(_ descriptors: [Int32]) async throws -> [any Channel] {
+        var channels: [any Channel] = []
+        do {
+            for descriptor in descriptors {
+                let bootstrap = makeBootstrap(on: group.next(), childGroup: group)
+                channels.append(try await bootstrap.withBoundSocket(descriptor).get())
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        return channels
+    }
+
+    /// The event loops, for work that must run on them (the systemd watchdog's check-ins).
+    public var eventLoopGroup: any EventLoopGroup { group }
+
     /// The address the listener is bound to, once started.
     public var localAddress: SocketAddress? { listeners.withLock { $0.first?.localAddress } }
 
@@ -119,16 +148,20 @@ public final class TCPFallbackProxy: Sendable {
         try? await group.shutdownGracefully()
     }
 
-    private func makeBootstrap(on eventLoop: any EventLoop) -> ServerBootstrap {
+    private func makeBootstrap(on eventLoop: any EventLoop, childGroup: (any EventLoopGroup)? = nil) -> ServerBootstrap {
         let connector = ClientConnector(
-            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout, eventLoop: eventLoop),
-            logger: logger)
+            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), logger: logger)
         let (counters, logger) = (self.counters, self.logger)
         // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
-        return ServerBootstrap(group: eventLoop, childGroup: eventLoop)
+        var bootstrap = ServerBootstrap(group: eventLoop, childGroup: childGroup ?? eventLoop)
             .serverChannelOption(.backlog, value: 4096)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+        if childGroup == nil {
+            // Our own sockets, one per loop, share the port.
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+        }
+        return bootstrap
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Out of descriptors: pause accepting briefly instead of spinning.

@@ -1,0 +1,39 @@
+# make install [DESTDIR=...] [PREFIX=/usr/local]: builds the release binary and installs it
+# with its manual page, systemd units, logrotate snippet and an example instance file.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+BINARY ?= .build/release/tcp-fallback
+UNITS = tcp-fallback.service tcp-fallback@.service tcp-fallback.socket
+
+.PHONY: all build install install-files uninstall test
+
+all: build
+
+build:
+	Scripts/install-deps.sh libsystemd-dev pkg-config
+	swift build -c release --product tcp-fallback
+
+install: build install-files
+
+# Installs what is already built ($(BINARY)); the units point at $(BINDIR).
+install-files:
+	install -D -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/tcp-fallback
+	install -D -m 0644 man/tcp-fallback.1 $(DESTDIR)$(MANDIR)/man1/tcp-fallback.1
+	install -d $(DESTDIR)$(UNITDIR)
+	for unit in $(UNITS); do \
+	  sed 's#/usr/local/bin/tcp-fallback#$(BINDIR)/tcp-fallback#' contrib/$$unit > $(DESTDIR)$(UNITDIR)/$$unit; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit; \
+	done
+	install -D -m 0644 contrib/tcp-fallback.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback
+	install -D -m 0644 contrib/tcp-fallback-mysql.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tcp-fallback $(DESTDIR)$(MANDIR)/man1/tcp-fallback.1
+	for unit in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$unit; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example
+
+test:
+	Scripts/test.sh

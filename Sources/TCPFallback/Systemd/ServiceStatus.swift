@@ -1,0 +1,13 @@
+/// The one-line status `systemctl status` shows: which backend new clients go to, how many
+/// backends are up, and how many client connections are open.
+public enum ServiceStatus {
+    public static func describe(_ snapshot: RegistrySnapshot, openConnections: Int) -> String {
+        let up = snapshot.backends.filter(\.isUp).count
+        let total = snapshot.backends.count
+        let connections = "\(openConnections) connection\(openConnections == 1 ? "" : "s")"
+        guard let current = snapshot.backends.first(where: \.isUp)?.backend else {
+            return "no backend up (0 of \(total)), \(connections)"
+        }
+        return "serving via \(current) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"
+    }
+}
