@@ -24,6 +24,12 @@ public enum SocketActivation {
         public let name: String
         public let address: BoundAddress?
 
+        public init(descriptor: Int32, name: String, address: BoundAddress?) {
+            self.descriptor = descriptor
+            self.name = name
+            self.address = address
+        }
+
         public var description: String {
             "\(address.map(\.description) ?? "a non-TCP socket") (fd \(descriptor), name \"\(name)\")"
         }
@@ -74,7 +80,7 @@ public enum SocketActivation {
             }
         }
         return (0..<count).map { offset in
-            let descriptor = SD_LISTEN_FDS_START + offset
+            let descriptor = TCP_FALLBACK_SD_LISTEN_FDS_START + offset
             let name = names?[Int(offset)].map { String(cString: $0) } ?? "unknown"
             return InheritedSocket(descriptor: descriptor, name: name, address: boundStreamAddress(descriptor))
         }
@@ -109,6 +115,11 @@ public enum SocketActivation {
             }
         }
         return chosen
+    }
+
+    /// `boundStreamAddress`, for tests that build inherited sockets themselves.
+    public static func boundStreamAddressForTesting(_ descriptor: Int32) -> BoundAddress? {
+        boundStreamAddress(descriptor)
     }
 
     /// The local address of a TCP listening socket, or nil for any other kind.
