@@ -15,54 +15,15 @@ import Glibc
         let received = Checksum.Box()
         let backend = try TestServer { connection in
             // Send our own stream while reading the client's, so both directions are busy.
-            let sender = Thread {
-                var random = PseudoRandomBytes(seed: 2)
-                var sent = 0
-                while sent < size {
-                    let chunk = random.next(min(65536, size - sent))
-                    try? connection.send(chunk)
-                    sent += chunk.count
-                }
-                connection.shutdownWrite()
-            }
-            sender.start()
-            var checksum = Checksum()
-            while true {
-                let chunk = try connection.receive()
-                if chunk.isEmpty { break }
-                checksum.add(chunk)
-            }
-            received.set(checksum)
+            Thread { connection.sendPseudoRandom(seed: 2, count: size) }.start()
+            received.set(try connection.receiveChecksum())
         }
         try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
             let client = try TestSocket.connect(port: port, timeout: 30)
             defer { client.close() }
-            var expectedUp = Checksum()
-            let writer = Thread {
-                var random = PseudoRandomBytes(seed: 1)
-                var sent = 0
-                while sent < size {
-                    let chunk = random.next(min(65536, size - sent))
-                    try? client.send(chunk)
-                    sent += chunk.count
-                }
-                client.shutdownWrite()
-            }
-            writer.start()
-            var random = PseudoRandomBytes(seed: 1)
-            expectedUp.add(random.next(size))
-            var expectedDown = Checksum()
-            var random2 = PseudoRandomBytes(seed: 2)
-            expectedDown.add(random2.next(size))
-
-            var down = Checksum()
-            while true {
-                let chunk = try client.receive()
-                if chunk.isEmpty { break }
-                down.add(chunk)
-            }
-            #expect(down == expectedDown)
-            #expect(await eventually(timeout: .seconds(20)) { received.value == expectedUp })
+            Thread { client.sendPseudoRandom(seed: 1, count: size) }.start()
+            #expect(try client.receiveChecksum() == Checksum(pseudoRandomSeed: 2, count: size))
+            #expect(await eventually(timeout: .seconds(20)) { received.value == Checksum(pseudoRandomSeed: 1, count: size) })
             #expect(await eventually { proxy.registry.backends[0].counters.values.activeConnections == 0 })
             let counters = proxy.registry.backends[0].counters.values
             #expect(counters.bytesFromClient == size)

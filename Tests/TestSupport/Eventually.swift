@@ -50,4 +50,34 @@ public struct Checksum: Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(count) bytes, fnv \(String(value, radix: 16))" }
+
+    /// The checksum of the first `count` bytes of `PseudoRandomBytes(seed:)`.
+    public init(pseudoRandomSeed seed: UInt64, count: Int) {
+        var random = PseudoRandomBytes(seed: seed)
+        add(random.next(count))
+    }
+}
+
+extension TestSocket {
+    /// Sends `count` bytes of `PseudoRandomBytes(seed:)`, then ends the stream.
+    public func sendPseudoRandom(seed: UInt64, count: Int) {
+        var random = PseudoRandomBytes(seed: seed)
+        var sent = 0
+        while sent < count {
+            let chunk = random.next(min(65536, count - sent))
+            guard (try? send(chunk)) != nil else { return }
+            sent += chunk.count
+        }
+        shutdownWrite()
+    }
+
+    /// Reads to the end of the stream and returns the checksum of everything read.
+    public func receiveChecksum() throws -> Checksum {
+        var checksum = Checksum()
+        while true {
+            let chunk = try receive()
+            if chunk.isEmpty { return checksum }
+            checksum.add(chunk)
+        }
+    }
 }
