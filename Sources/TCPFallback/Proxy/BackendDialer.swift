@@ -39,10 +39,11 @@ enum RelayBuffers {
         try options.setOption(.writeBufferWaterMark, value: writeWatermarks)
     }
 
-    /// Reads grow up to 256 KiB on busy streams, which cuts system calls per byte; the
-    /// write-buffer watermarks bound what a connection can hold before reading stops.
+    /// Reads start small (most connections are short, and every new channel allocates its
+    /// first buffer) and grow up to 256 KiB on busy streams, which cuts system calls per byte;
+    /// the write-buffer watermarks bound what a connection can hold before reading stops.
     static var receiveAllocator: AdaptiveRecvByteBufferAllocator {
-        AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+        AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 4 * 1024, maximum: 256 * 1024)
     }
     static let writeWatermarks = ChannelOptions.Types.WriteBufferWaterMark(low: 64 * 1024, high: 256 * 1024)
 }
