@@ -19,6 +19,9 @@ public enum CommandLineTool {
     }
 
     public static func main(arguments: [String] = Array(CommandLine.arguments.dropFirst())) async -> Never {
+        if arguments.first == "ctl" {
+            exit(ControlClient.main(Array(arguments.dropFirst())).rawValue)
+        }
         let command: TCPFallbackCommand
         switch parse(arguments) {
         case .success(let parsed):
@@ -105,6 +108,19 @@ public enum CommandLineTool {
         watchdog?.start()
 
         let stats = StatsReporter(proxy: proxy, logger: logger)
+        var control: ControlServer?
+        if let path = command.controlPath {
+            do {
+                control = try await ControlServer.start(
+                    path: path, service: ControlService(proxy: proxy, stats: stats), group: proxy.eventLoopGroup, logger: logger)
+                logger.info("control socket at \(path)", metadata: ["event": "control_open"])
+            } catch {
+                printError("tcp-fallback: \(error)")
+                logger.critical("\(error)")
+                await proxy.shutdown(grace: .zero)
+                return .failure
+            }
+        }
         let statsInterval = configuration.statsInterval
         let periodicStats = Task {
             if let statsInterval { await stats.run(every: statsInterval) }
@@ -130,6 +146,7 @@ public enum CommandLineTool {
                 periodicStats.cancel()
                 statusTask.cancel()
                 watchdog?.stop()
+                await control?.stop()
                 await proxy.shutdown(grace: configuration.shutdownGrace)
                 logger.notice("stopped", metadata: ["event": "stopped"])
                 return .success

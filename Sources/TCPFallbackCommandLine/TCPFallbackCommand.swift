@@ -8,7 +8,10 @@ struct TCPFallbackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tcp-fallback",
         abstract: "A health-checking failover TCP proxy.",
-        usage: "tcp-fallback [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]",
+        usage: """
+            tcp-fallback [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]
+              tcp-fallback ctl [-control <path>] <command> [--json]
+            """,
         discussion: """
             Every client connection goes to the first backend of the list that is up. A backend \
             whose connection fails is marked down and probed every probe-delay until it answers; \
@@ -38,8 +41,11 @@ struct TCPFallbackCommand: ParsableCommand {
     static let booleanFlags: Set<String> = ["debug", "journal", "quiet", "syslog"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "control", "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
+
+    @Option(name: .customLong("control"), help: ArgumentHelp("Open a control socket at <path> (mode 0600) for 'tcp-fallback ctl': show backends, disable, enable, drain, ...", valueName: "path"))
+    var controlPath: String?
 
     @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Write a CPU profile to <file> (not supported yet: rejected).", valueName: "file"))
     var cpuProfile: String?

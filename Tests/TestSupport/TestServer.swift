@@ -116,15 +116,24 @@ func localPort(of fd: Int32) -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// A port on 127.0.0.1 where nothing listens, so connecting is refused.
+/// A port on 127.0.0.1 where nothing listens, so connecting is refused; tests may bind it
+/// later. It is taken from below the kernel's ephemeral range, so that no connection made
+/// meanwhile (by this test or another) is given it as its local port.
 public func refusingPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in.loopback(port: 0)
-    _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }
+    let upper = min((range?.first ?? 32768) - 1, 32767)
+    for _ in 0..<100 {
+        let port = Int.random(in: 10000...upper)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in.loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        close(fd)
+        if bound == 0 { return port }
     }
-    return localPort(of: fd)
+    throw TestSocket.SocketError(operation: "find a free port", code: EADDRINUSE)
 }
 
 /// A listener that never accepts and whose accept queue is full: connecting to it hangs,

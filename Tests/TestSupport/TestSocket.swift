@@ -14,6 +14,12 @@ public final class TestSocket: @unchecked Sendable {
     public struct SocketError: Error, CustomStringConvertible {
         public let operation: String
         public let code: Int32
+
+        public init(operation: String, code: Int32) {
+            self.operation = operation
+            self.code = code
+        }
+
         public var description: String { "\(operation): \(String(cString: strerror(code))) (errno \(code))" }
     }
 

@@ -10,6 +10,8 @@ public final class Backend: Sendable, CustomStringConvertible {
     let numericAddress: SocketAddress?
     /// Traffic counters, updated from the event loops without a hop to the registry.
     public let counters = BackendCounters()
+    /// The relays open on this backend.
+    public let connections = LiveConnections()
 
     init(index: Int, endpoint: Endpoint) {
         self.index = index

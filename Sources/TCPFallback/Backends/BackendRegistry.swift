@@ -14,6 +14,7 @@ public actor BackendRegistry {
         /// Time spent down before the current spell.
         var pastDowntime: Duration = .zero
         var lastError: String?
+        var administrativeState = AdministrativeState.enabled
     }
 
     private var states: [State]
@@ -44,7 +45,8 @@ public actor BackendRegistry {
         self.healthCheck = healthCheck
         self.clock = clock
         self.logger = logger
-        self.publisher = SnapshotPublisher(RegistrySnapshot(backends: backends.map { ($0, true) }))
+        self.publisher = SnapshotPublisher(
+            RegistrySnapshot(backends: backends.map { BackendStatus(backend: $0, isUp: true, administrativeState: .enabled) }))
     }
 
     /// The latest published state; cheap enough to read for every connection.
@@ -97,6 +99,16 @@ public actor BackendRegistry {
         emit(.up(backend, downtime: spell))
     }
 
+    /// Takes `backend` out of rotation or puts it back, as an operator asks (control socket).
+    /// Its health is still tracked, and probes go on while it is down.
+    public func setAdministrativeState(_ backend: Backend, _ state: AdministrativeState) {
+        guard states[backend.index].administrativeState != state else { return }
+        states[backend.index].administrativeState = state
+        publish()
+        logger.notice("backend \(backend) is now \(state.rawValue) by an operator", metadata: ["backend": "\(backend)", "event": "backend_\(state.rawValue)"])
+        emit(.administrativeStateChanged(backend, state))
+    }
+
     /// Stops every probe and ends every event stream; later reports change nothing.
     public func shutdown() {
         isShutDown = true
@@ -112,6 +124,7 @@ public actor BackendRegistry {
     public enum BackendEvent: Sendable {
         case down(Backend, reason: String)
         case up(Backend, downtime: Duration)
+        case administrativeStateChanged(Backend, AdministrativeState)
     }
 
     /// The state changes from now on, until shutdown or until the stream is dropped.
@@ -172,7 +185,11 @@ public actor BackendRegistry {
     public func isProbing(_ backend: Backend) -> Bool { probes[backend.index] != nil }
 
     private func publish() {
-        publisher.publish(RegistrySnapshot(backends: zip(backends, states).map { ($0, $1.isUp) }))
+        publisher.publish(
+            RegistrySnapshot(
+                backends: zip(backends, states).map {
+                    BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState)
+                }))
     }
 
     // MARK: Reports
@@ -181,6 +198,7 @@ public actor BackendRegistry {
     public struct Report: Sendable {
         public let backend: Backend
         public let isUp: Bool
+        public let administrativeState: AdministrativeState
         /// Total time spent down, including the current spell.
         public let downtime: Duration
         /// How long ago the state last changed; `nil` if it never did.
@@ -194,7 +212,7 @@ public actor BackendRegistry {
         return zip(backends, states).map { backend, state in
             let current = state.isUp ? .zero : (state.lastChange.map { now - $0 } ?? .zero)
             return Report(
-                backend: backend, isUp: state.isUp, downtime: state.pastDowntime + current,
+                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
                 counters: backend.counters.values)
         }

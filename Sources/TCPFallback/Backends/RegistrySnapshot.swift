@@ -1,20 +1,46 @@
 import Synchronization
 
+/// What an operator has said about a backend, apart from its health.
+public enum AdministrativeState: String, Sendable {
+    /// In rotation (the default).
+    case enabled
+    /// Out of rotation: no new connections, whatever its health (`disable`).
+    case disabled
+    /// Out of rotation while its open connections finish (`drain`).
+    case draining
+}
+
+/// One backend as the accept path sees it.
+public struct BackendStatus: Sendable {
+    public let backend: Backend
+    /// Health: false once a connection or probe failed, until a probe succeeds.
+    public let isUp: Bool
+    public let administrativeState: AdministrativeState
+
+    /// Whether new clients may be sent to it at all.
+    public var isInRotation: Bool { administrativeState == .enabled }
+}
+
 /// The registry's state as the accept path sees it: immutable, replaced whole on each change,
 /// so picking a backend costs one locked read and no actor hop.
 public struct RegistrySnapshot: Sendable {
-    /// Every backend, in order of preference, with whether it is up.
-    public let backends: [(backend: Backend, isUp: Bool)]
-    /// The order in which a new client tries backends: those that are up, by preference, then
-    /// those that are down, as a last resort (one may have recovered before its next probe).
+    /// Every backend, in order of preference.
+    public let backends: [BackendStatus]
+    /// The order in which a new client tries backends: those in rotation that are up, by
+    /// preference, then those in rotation that are down, as a last resort (one may have
+    /// recovered before its next probe). Disabled and draining backends are never tried.
     public let connectOrder: [Backend]
 
-    init(backends: [(backend: Backend, isUp: Bool)]) {
+    init(backends: [BackendStatus]) {
         self.backends = backends
-        self.connectOrder = backends.filter(\.isUp).map(\.backend) + backends.filter { !$0.isUp }.map(\.backend)
+        let candidates = backends.filter(\.isInRotation)
+        self.connectOrder = candidates.filter(\.isUp).map(\.backend) + candidates.filter { !$0.isUp }.map(\.backend)
     }
 
     public func isUp(_ backend: Backend) -> Bool { backends[backend.index].isUp }
+
+    /// The backend new clients go to first, if any.
+    public var current: Backend? { backends.first { $0.isUp && $0.isInRotation }?.backend }
 }
 
 /// Holds the current snapshot; the registry writes it, any thread reads it.

@@ -77,12 +77,14 @@ struct ClientConnector {
             backendChannel.close(promise: nil)
             return
         }
-        let session = RelaySession(backend: backend, clientAddress: clientAddress, logger: logger)
+        let session = RelaySession(
+            backend: backend, clientAddress: clientAddress, client: client, backendChannel: backendChannel, logger: logger)
         let handlers = GlueHandler.matchedPair(session: session)
         do {
             try client.pipeline.syncOperations.addHandler(handlers.client)
             try backendChannel.pipeline.syncOperations.addHandler(handlers.backend)
         } catch {
+            session.abandon()
             client.close(promise: nil)
             backendChannel.close(promise: nil)
             return

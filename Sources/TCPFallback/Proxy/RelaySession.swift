@@ -21,11 +21,12 @@ final class RelaySession {
     /// The first error on either side; once set, the other side is reset rather than ended.
     private(set) var failure: (side: Side, reason: String)?
 
-    init(backend: Backend, clientAddress: PeerAddress, logger: Logger) {
+    init(backend: Backend, clientAddress: PeerAddress, client: any Channel, backendChannel: any Channel, logger: Logger) {
         self.backend = backend
         self.clientAddress = clientAddress
         self.logger = logger
         backend.counters.connectionOpened()
+        backend.connections.insert(ObjectIdentifier(self), client: client, backend: backendChannel)
     }
 
     func received(_ count: Int, on side: Side) {
@@ -53,12 +54,19 @@ final class RelaySession {
         if failure == nil { failure = (side, ConnectFailure.describe(error)) }
     }
 
+    /// The relay could not be set up: undo what `init` counted.
+    func abandon() {
+        backend.counters.connectionClosed()
+        backend.connections.remove(ObjectIdentifier(self))
+    }
+
     /// One side's channel closed; when both have, the connection is over.
     func sideClosed() {
         openSides -= 1
         guard openSides == 0 else { return }
         reportBytes()
         backend.counters.connectionClosed()
+        backend.connections.remove(ObjectIdentifier(self))
         let ending = failure.map { "\($0.side) error: \($0.reason)" } ?? "closed"
         let elapsed = Duration.nanoseconds((NIODeadline.now() - started).nanoseconds)
         logger.debug(

@@ -5,7 +5,7 @@ public enum ServiceStatus {
         let up = snapshot.backends.filter(\.isUp).count
         let total = snapshot.backends.count
         let connections = "\(openConnections) connection\(openConnections == 1 ? "" : "s")"
-        guard let current = snapshot.backends.first(where: \.isUp)?.backend else {
+        guard let current = snapshot.current else {
             return "no backend up (0 of \(total)), \(connections)"
         }
         return "serving via \(current) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"

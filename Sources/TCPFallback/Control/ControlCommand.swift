@@ -1,0 +1,85 @@
+/// One line sent to the control socket, parsed. `--json` anywhere asks for a JSON answer.
+public struct ControlCommand: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case help
+        case showBackends
+        case showStats
+        case disable(String)
+        case enable(String)
+        case drain(String)
+        case shutdownSessions(String)
+        case failback(String)
+        case profileStart(String)
+        case profileStop
+    }
+
+    public let action: Action
+    public let json: Bool
+
+    /// Why a line is not a command; the message says what would be.
+    public struct ParseError: Error, Equatable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The commands, as `help` lists them.
+    public static let usage = [
+        "show backends             every backend: state, use, connections, bytes, errors",
+        "show stats                the stats lines",
+        "disable BACKEND           no new connections to BACKEND (open ones go on)",
+        "enable BACKEND            put BACKEND back in rotation",
+        "drain BACKEND             no new connections; the open ones finish",
+        "shutdown sessions BACKEND close the open connections of BACKEND",
+        "failback BACKEND          allow a backend held out of rotation back now",
+        "profile start FILE        start a CPU profile",
+        "profile stop              stop it and write the file",
+        "help                      this list",
+        "Add --json for a JSON answer. BACKEND is an address as given on the command line, or its index.",
+    ]
+
+    public init(action: Action, json: Bool = false) {
+        self.action = action
+        self.json = json
+    }
+
+    public init(parsing line: String) throws(ParseError) {
+        var words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        let json = words.contains("--json")
+        words.removeAll { $0 == "--json" }
+        func fail(_ message: String) -> ParseError { ParseError(description: message) }
+        func backend(_ verb: String, at index: Int) throws(ParseError) -> String {
+            guard words.count == index + 1 else { throw fail("usage: \(verb) BACKEND") }
+            return words[index]
+        }
+        guard let verb = words.first else { throw fail("empty command; try 'help'") }
+        let action: Action
+        switch verb {
+        case "help":
+            action = .help
+        case "show":
+            switch words.dropFirst().first {
+            case "backends" where words.count == 2: action = .showBackends
+            case "stats" where words.count == 2: action = .showStats
+            default: throw fail("usage: show backends | show stats")
+            }
+        case "disable": action = .disable(try backend("disable", at: 1))
+        case "enable": action = .enable(try backend("enable", at: 1))
+        case "drain": action = .drain(try backend("drain", at: 1))
+        case "failback": action = .failback(try backend("failback", at: 1))
+        case "shutdown":
+            guard words.count == 3, words[1] == "sessions" else { throw fail("usage: shutdown sessions BACKEND") }
+            action = .shutdownSessions(words[2])
+        case "profile":
+            if words.count == 3, words[1] == "start" {
+                action = .profileStart(words[2])
+            } else if words.count == 2, words[1] == "stop" {
+                action = .profileStop
+            } else {
+                throw fail("usage: profile start FILE | profile stop")
+            }
+        default:
+            let shown = verb.count > 40 ? String(verb.prefix(40)) + "..." : verb
+            throw fail("unknown command \"\(shown)\"; try 'help'")
+        }
+        self.init(action: action, json: json)
+    }
+}

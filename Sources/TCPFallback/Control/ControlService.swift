@@ -1,0 +1,152 @@
+/// Carries out control commands against a running proxy and words the answers.
+public struct ControlService: Sendable {
+    /// An answer: text (or one line of JSON), and whether the command succeeded.
+    public struct Reply: Sendable, Equatable {
+        public let ok: Bool
+        public let text: String
+    }
+
+    /// Starts and stops CPU profiles, when the binary has a profiler.
+    public protocol Profiling: Sendable {
+        func start(writingTo path: String) throws -> String
+        func stop() throws -> String
+    }
+
+    let proxy: TCPFallbackProxy
+    let stats: StatsReporter
+    let profiling: (any Profiling)?
+
+    public init(proxy: TCPFallbackProxy, stats: StatsReporter, profiling: (any Profiling)? = nil) {
+        self.proxy = proxy
+        self.stats = stats
+        self.profiling = profiling
+    }
+
+    /// Parses and runs one line.
+    public func handle(line: String) async -> Reply {
+        do {
+            return await run(try ControlCommand(parsing: line))
+        } catch {
+            let json = line.contains("--json")
+            return failure(error.description, json: json)
+        }
+    }
+
+    public func run(_ command: ControlCommand) async -> Reply {
+        let registry = proxy.registry
+        func backend(_ name: String) -> Backend? {
+            registry.backends.first { $0.endpoint.description == name } ?? Int(name).flatMap {
+                registry.backends.indices.contains($0) ? registry.backends[$0] : nil
+            }
+        }
+        func unknown(_ name: String) -> Reply {
+            failure("no backend \"\(name)\"; backends: \(registry.backends.map(\.description).joined(separator: ", "))", json: command.json)
+        }
+        switch command.action {
+        case .help:
+            return success(ControlCommand.usage.joined(separator: "\n"), json: command.json ? .array(ControlCommand.usage.map(JSON.string)) : nil)
+        case .showBackends:
+            return await showBackends(json: command.json)
+        case .showStats:
+            let lines = await stats.lines()
+            return success(lines.joined(separator: "\n"), json: command.json ? .object([("stats", .array(lines.map(JSON.string)))]) : nil)
+        case .disable(let name), .enable(let name), .drain(let name):
+            guard let target = backend(name) else { return unknown(name) }
+            let state: AdministrativeState =
+                switch command.action {
+                case .disable: .disabled
+                case .drain: .draining
+                default: .enabled
+                }
+            await registry.setAdministrativeState(target, state)
+            let open = target.connections.count
+            let text =
+                switch state {
+                case .enabled: "\(target) is enabled: back in rotation"
+                case .disabled: "\(target) is disabled: no new connections; \(open) open connection(s) go on"
+                case .draining: "\(target) is draining: no new connections; \(open) open connection(s) left"
+                }
+            return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("state", .string(state.rawValue)), ("open_connections", .int(open))]) : nil)
+        case .shutdownSessions(let name):
+            guard let target = backend(name) else { return unknown(name) }
+            let closed = target.connections.closeAll()
+            return success("closed \(closed) connection(s) on \(target)", json: command.json ? .object([("backend", .string("\(target)")), ("closed", .int(closed))]) : nil)
+        case .failback(let name):
+            guard let target = backend(name) else { return unknown(name) }
+            let held = proxy.registry.snapshot.backends[target.index].administrativeState != .enabled
+            if held { await registry.setAdministrativeState(target, .enabled) }
+            let text = held
+                ? "\(target) is back in rotation"
+                : "\(target) is not held: failback is automatic (new connections return to it as soon as it is up)"
+            return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(held))]) : nil)
+        case .profileStart(let path):
+            guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }
+            do { return success(try profiling.start(writingTo: path), json: nil) } catch { return failure("\(error)", json: command.json) }
+        case .profileStop:
+            guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }
+            do { return success(try profiling.stop(), json: nil) } catch { return failure("\(error)", json: command.json) }
+        }
+    }
+
+    private func showBackends(json: Bool) async -> Reply {
+        let reports = await proxy.registry.reports()
+        let current = proxy.registry.snapshot.current
+        if json {
+            let entries = reports.map { report -> JSON in
+                let c = report.counters
+                return .object([
+                    ("index", .int(report.backend.index)),
+                    ("address", .string("\(report.backend)")),
+                    ("state", .string(report.isUp ? "up" : "down")),
+                    ("admin", .string(report.administrativeState.rawValue)),
+                    ("in_use", .bool(report.backend === current)),
+                    ("active_connections", .int(c.activeConnections)),
+                    ("connections_total", .int(c.connectionsTotal)),
+                    ("bytes_from_client", .int(c.bytesFromClient)),
+                    ("bytes_to_client", .int(c.bytesToClient)),
+                    ("connect_errors", .int(c.connectErrors)),
+                    ("downtime_seconds", .double(report.downtime.seconds)),
+                    ("since_last_change_seconds", report.sinceLastChange.map { .double($0.seconds) } ?? .null),
+                    ("last_error", report.lastError.map(JSON.string) ?? .null),
+                ])
+            }
+            return success("", json: .object([("backends", .array(entries))]))
+        }
+        var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change"]]
+        for report in reports {
+            let c = report.counters
+            let state = (report.isUp ? "up" : "down") + (report.administrativeState == .enabled ? "" : ",\(report.administrativeState.rawValue)")
+            rows.append([
+                "\(report.backend.index)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
+                "\(c.activeConnections)", "\(c.connectionsTotal)", "\(c.bytesFromClient)", "\(c.bytesToClient)", "\(c.connectErrors)",
+                report.sinceLastChange.map { GoDuration.formatApproximately($0) + " ago" } ?? "never",
+            ])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let text = rows.map { row in
+            zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
+                .replacing(/\s+$/, with: "")
+        }.joined(separator: "\n")
+        return success(text, json: nil)
+    }
+
+    private func success(_ text: String, json: JSON?) -> Reply {
+        Reply(ok: true, text: json.map { JSON.object([("ok", .bool(true))] + Self.fields($0)).text } ?? text)
+    }
+
+    private func failure(_ message: String, json: Bool) -> Reply {
+        Reply(ok: false, text: json ? JSON.object([("ok", .bool(false)), ("error", .string(message))]).text : "error: \(message)")
+    }
+
+    private static func fields(_ json: JSON) -> [(String, JSON)] {
+        if case .object(let fields) = json { return fields }
+        return [("result", json)]
+    }
+}
+
+extension Duration {
+    /// Seconds as a floating-point number, for JSON.
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
