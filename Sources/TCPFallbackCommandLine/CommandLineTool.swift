@@ -121,6 +121,21 @@ public enum CommandLineTool {
                 return .failure
             }
         }
+        var metricsServer: MetricsServer?
+        if let address = command.metricsAddress, let endpoint = try? Endpoint(parsing: address, role: .listen) {
+            do {
+                let server = try await MetricsServer.start(on: endpoint, metrics: await ProxyMetrics(proxy: proxy), group: proxy.eventLoopGroup)
+                let bound = server.localAddress.map { Endpoint(host: $0.ipAddress ?? endpoint.host, port: $0.port ?? endpoint.port) } ?? endpoint
+                logger.info("metrics at http://\(bound)/metrics", metadata: ["event": "metrics_open"])
+                metricsServer = server
+            } catch {
+                printError("tcp-fallback: \(error)")
+                logger.critical("\(error)")
+                await control?.stop()
+                await proxy.shutdown(grace: .zero)
+                return .failure
+            }
+        }
         let statsInterval = configuration.statsInterval
         let periodicStats = Task {
             if let statsInterval { await stats.run(every: statsInterval) }
@@ -147,6 +162,7 @@ public enum CommandLineTool {
                 statusTask.cancel()
                 watchdog?.stop()
                 await control?.stop()
+                await metricsServer?.stop()
                 await proxy.shutdown(grace: configuration.shutdownGrace)
                 logger.notice("stopped", metadata: ["event": "stopped"])
                 return .success

@@ -41,7 +41,7 @@ struct TCPFallbackCommand: ParsableCommand {
     static let booleanFlags: Set<String> = ["debug", "journal", "quiet", "syslog"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "control", "cpuprofile", "logfile", "maxthreads", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "control", "cpuprofile", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
 
     @Option(name: .customLong("control"), help: ArgumentHelp("Open a control socket at <path> (mode 0600) for 'tcp-fallback ctl': show backends, disable, enable, drain, ...", valueName: "path"))
@@ -61,6 +61,9 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Option(name: .customLong("maxthreads"), help: ArgumentHelp("Number of event-loop threads.", valueName: "n"))
     var maxThreads = 4
+
+    @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics at http://<address:port>/metrics, e.g. 127.0.0.1:9100 or :9100.", valueName: "address:port"))
+    var metricsAddress: String?
 
     @Option(
         name: .customLong("probe-delay"),
@@ -133,6 +136,13 @@ struct TCPFallbackCommand: ParsableCommand {
             }
         } catch {
             throw ValidationError(error.description)
+        }
+        if let metricsAddress {
+            do {
+                _ = try Endpoint(parsing: metricsAddress, role: .listen)
+            } catch {
+                throw ValidationError("invalid -metrics address \"\(error.input)\": \(error.reason)")
+            }
         }
         guard (1...1024).contains(maxThreads) else {
             throw ValidationError("-maxthreads must be from 1 to 1024, got \(maxThreads)")

@@ -75,6 +75,8 @@ public final class ProxyProcess: @unchecked Sendable {
     public struct ProcessError: Error, CustomStringConvertible {
         public let message: String
         public var description: String { message }
+
+        public init(message: String) { self.message = message }
     }
 
     /// Everything the process wrote so far.
@@ -136,6 +138,21 @@ public func runProxyBinary(_ arguments: [String], timeout: Double = 20) throws -
     let process = Process()
     let pipe = Pipe()
     process.executableURL = ProxyProcess.binary
+    process.arguments = arguments
+    process.standardError = pipe
+    process.standardOutput = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs any program to completion; returns its exit status and combined output.
+public func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    let pipe = Pipe()
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.standardError = pipe
     process.standardOutput = pipe

@@ -15,6 +15,8 @@ public actor BackendRegistry {
         var pastDowntime: Duration = .zero
         var lastError: String?
         var administrativeState = AdministrativeState.enabled
+        /// Wall-clock time of the last change, in seconds since 1970, for metrics.
+        var lastChangeWallTime: Double?
     }
 
     private var states: [State]
@@ -22,6 +24,7 @@ public actor BackendRegistry {
     private var subscribers: [Int: AsyncStream<BackendEvent>.Continuation] = [:]
     private var nextSubscriber = 0
     private var isShutDown = false
+    private var probeObserver: (@Sendable (Backend, Duration, Bool) -> Void)?
     private let probeDelay: Duration?
     private let healthCheck: any HealthCheck
     private let clock: any ProxyClock
@@ -76,6 +79,7 @@ public actor BackendRegistry {
         guard states[backend.index].isUp else { return }
         states[backend.index].isUp = false
         states[backend.index].lastChange = clock.now
+        states[backend.index].lastChangeWallTime = WallClock.now
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
         emit(.down(backend, reason: reason))
@@ -90,6 +94,7 @@ public actor BackendRegistry {
         states[backend.index].isUp = true
         states[backend.index].pastDowntime += spell
         states[backend.index].lastChange = now
+        states[backend.index].lastChangeWallTime = WallClock.now
         probes.removeValue(forKey: backend.index)?.cancel()
         publish()
         let how = evidence.map { " (\($0))" } ?? ""
@@ -158,12 +163,15 @@ public actor BackendRegistry {
         probes[backend.index] = Task {
             while !Task.isCancelled {
                 do { try await clock.sleep(for: delay) } catch { return }
+                let started = clock.now
                 do {
                     try await healthCheck.check(backend)
+                    self.probeObserver?(backend, clock.now - started, true)
                     self.probeSucceeded(backend)
                     return
                 } catch {
                     if Task.isCancelled { return }
+                    self.probeObserver?(backend, clock.now - started, false)
                     let reason = ConnectFailure.describe(error)
                     logger.debug("probe of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
                     self.probeFailed(backend, reason: reason)
@@ -179,6 +187,11 @@ public actor BackendRegistry {
 
     private func probeFailed(_ backend: Backend, reason: String) {
         states[backend.index].lastError = reason
+    }
+
+    /// Calls `observer` after every probe with its duration and whether it succeeded (metrics).
+    public func observeProbes(_ observer: @escaping @Sendable (Backend, Duration, Bool) -> Void) {
+        probeObserver = observer
     }
 
     /// Whether a probe task is scheduled for `backend` (for tests and reports).
@@ -204,6 +217,8 @@ public actor BackendRegistry {
         /// How long ago the state last changed; `nil` if it never did.
         public let sinceLastChange: Duration?
         public let lastError: String?
+        /// Wall-clock time of the last change, in seconds since 1970; `nil` if it never changed.
+        public let lastChangeWallTime: Double?
         public let counters: BackendCounters.Values
     }
 
@@ -214,6 +229,7 @@ public actor BackendRegistry {
             return Report(
                 backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
+                lastChangeWallTime: state.lastChangeWallTime,
                 counters: backend.counters.values)
         }
     }

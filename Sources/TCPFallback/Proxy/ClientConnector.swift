@@ -12,6 +12,7 @@ import NIOCore
 struct ClientConnector {
     let registry: BackendRegistry
     let dialer: BackendDialer
+    let counters: ProxyCounters
     let logger: Logger
 
     /// Starts connecting when `channel` becomes active; the handler leaves once it has.
@@ -63,6 +64,7 @@ struct ClientConnector {
                 registry.reportConnectFailure(backend, error: error)
                 let reason = "\(backend): \(ConnectFailure.describe(error))"
                 if remaining.count > 1 {
+                    counters.failovers.add(1, ordering: .relaxed)
                     logger.info(
                         "failing over \(clientAddress) from \(reason)",
                         metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])

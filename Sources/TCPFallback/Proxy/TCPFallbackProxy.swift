@@ -150,7 +150,8 @@ public final class TCPFallbackProxy: Sendable {
 
     private func makeBootstrap(on eventLoop: any EventLoop, childGroup: (any EventLoopGroup)? = nil) -> ServerBootstrap {
         let connector = ClientConnector(
-            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), logger: logger)
+            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), counters: counters,
+            logger: logger)
         let (counters, logger) = (self.counters, self.logger)
         // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
         var bootstrap = ServerBootstrap(group: eventLoop, childGroup: childGroup ?? eventLoop)
