@@ -23,11 +23,14 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // The SIGPROF handler of the CPU profiler: async-signal-safe code belongs in C.
+        .target(name: "CProfiler"),
         // The engine: registry, probes, connector, data path, logging, stats.
         .target(
             name: "TCPFallback",
             dependencies: [
                 "CSystemd",
+                "CProfiler",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

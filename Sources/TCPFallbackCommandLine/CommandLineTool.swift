@@ -77,7 +77,15 @@ public enum CommandLineTool {
             return SinkLogHandler(sink: sink, level: command.debug ? .debug : .info)
         }
         // Trap the signals before listening, so that none that comes early is lost.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup, .sigusr1)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup, .sigusr1, .sigusr2)
+        if let path = command.cpuProfile {
+            do {
+                try CPUProfiler.shared.start(writingTo: path)
+            } catch {
+                printError("tcp-fallback: \(error)")
+                return .failure
+            }
+        }
 
         let proxy = TCPFallbackProxy(configuration: configuration, logger: logger)
         let address: String
@@ -112,7 +120,8 @@ public enum CommandLineTool {
         if let path = command.controlPath {
             do {
                 control = try await ControlServer.start(
-                    path: path, service: ControlService(proxy: proxy, stats: stats), group: proxy.eventLoopGroup, logger: logger)
+                    path: path, service: ControlService(proxy: proxy, stats: stats, profiling: ProfilerControl()),
+                    group: proxy.eventLoopGroup, logger: logger)
                 logger.info("control socket at \(path)", metadata: ["event": "control_open"])
             } catch {
                 printError("tcp-fallback: \(error)")
@@ -155,6 +164,8 @@ public enum CommandLineTool {
                 notifier.ready(status: status.current)
             case .sigusr1:
                 await stats.log()
+            case .sigusr2:
+                writeProfile(logger: logger) { try CPUProfiler.shared.write() }
             default:
                 notifier.stopping()
                 logger.notice("received \(signal), shutting down", metadata: ["event": "shutdown"])
@@ -164,11 +175,23 @@ public enum CommandLineTool {
                 await control?.stop()
                 await metricsServer?.stop()
                 await proxy.shutdown(grace: configuration.shutdownGrace)
+                if CPUProfiler.shared.isRunning {
+                    writeProfile(logger: logger) { try CPUProfiler.shared.stop() }
+                }
                 logger.notice("stopped", metadata: ["event": "stopped"])
                 return .success
             }
         }
         return .success
+    }
+
+    private static func writeProfile(logger: Logger, _ write: () throws -> String) {
+        do {
+            let message = try write()
+            logger.notice("\(message)", metadata: ["event": "profile"])
+        } catch {
+            logger.error("\(error)", metadata: ["event": "profile"])
+        }
     }
 
     /// The one log destination: none with -quiet, else the journal, else syslog, else the log

@@ -28,8 +28,9 @@ struct TCPFallbackCommand: ParsableCommand {
             syslog with -syslog, else the -logfile file, else standard error (or the journal, \
             natively, when standard error is connected to it: JOURNAL_STREAM).
 
-            Signals: SIGHUP reopens the log file, SIGUSR1 logs the stats at once, SIGTERM and \
-            SIGINT stop accepting and let open connections finish for -shutdown-grace.
+            Signals: SIGHUP reopens the log file, SIGUSR1 logs the stats at once, SIGUSR2 writes \
+            the -cpuprofile profile so far, SIGTERM and SIGINT stop accepting and let open \
+            connections finish for -shutdown-grace.
 
             Exit status: 0 after a requested shutdown, 1 when the listener or the log file \
             cannot be opened, 2 for a bad command line.
@@ -47,7 +48,7 @@ struct TCPFallbackCommand: ParsableCommand {
     @Option(name: .customLong("control"), help: ArgumentHelp("Open a control socket at <path> (mode 0600) for 'tcp-fallback ctl': show backends, disable, enable, drain, ...", valueName: "path"))
     var controlPath: String?
 
-    @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Write a CPU profile to <file> (not supported yet: rejected).", valueName: "file"))
+    @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Profile CPU use from start-up and write a pprof profile to <file> on exit, and on SIGUSR2 without stopping.", valueName: "file"))
     var cpuProfile: String?
 
     @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
@@ -113,9 +114,6 @@ struct TCPFallbackCommand: ParsableCommand {
 
     /// The engine's configuration; throws a `ValidationError` naming what is wrong.
     func makeConfiguration() throws -> ProxyConfiguration {
-        if cpuProfile != nil {
-            throw ValidationError("-cpuprofile is not supported yet")
-        }
         guard let listenText = addresses.first else {
             throw ValidationError("missing <local-address:port> and <remote-address:port>")
         }

@@ -80,10 +80,12 @@ import TCPFallback
         (["-maxthreads=0", ":1", "h:2"], "-maxthreads must be from 1 to 1024, got 0"),
         (["-maxthreads", "-1", ":1", "h:2"], "-maxthreads must be from 1 to 1024, got -1"),
         (["-maxthreads=many", ":1", "h:2"], "many"),
+        (["-cpuprofile", ":1", "h:2"], "at least one backend is needed"),
         (["-debug=maybe", ":1", "h:2"], "invalid boolean value \"maybe\" for -debug"),
         ([":1", "foo"], "invalid backend address \"foo\": missing port"),
         (["foo", "h:1"], "invalid listen address \"foo\": missing port"),
-        (["-cpuprofile=/tmp/p", ":1", "h:2"], "-cpuprofile is not supported yet"),
+        (["-syslog-facility=local9", ":1", "h:2"], "unknown -syslog-facility \"local9\""),
+        (["-metrics=9100", ":1", "h:2"], "invalid -metrics address \"9100\": missing port"),
         ([":1", "h:2", "-timeout"], "flag needs an argument: -timeout"),
     ])
     func rejectsBadInputWithStatusTwo(arguments: [String], message: String) throws {

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPU profiles of the running binary, read back with `go tool pprof` (Debian golang-go,
+/// installed by the test command).
+@Suite(.serialized) struct ProfilerTests {
+    static let goTool: String? = ["/usr/bin/go", "/usr/lib/go/bin/go"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Pushes `megabytes` through the proxy at `port` to give the profiler something to see.
+    static func load(port: Int, megabytes: Int) throws {
+        let client = try TestSocket.connect(port: port, timeout: 30)
+        defer { client.close() }
+        Thread { client.sendPseudoRandom(seed: 9, count: megabytes << 20) }.start()
+        _ = try client.receiveChecksum()
+    }
+
+    static func top(_ profile: String) throws -> String {
+        let (status, output) = try runProcess(goTool!, ["tool", "pprof", "-top", "-nodecount=200", ProxyProcess.binary.path, profile])
+        #expect(status == 0, "\(output)")
+        return output
+    }
+
+    @Test(.enabled(if: ProfilerTests.goTool != nil, "go (Debian golang-go) is not installed; Scripts/test.sh installs it"))
+    func aProfileTakenUnderLoadNamesTheProxysOwnFunctions() throws {
+        let directory = try TemporaryDirectory()
+        let profile = directory.file("cpu.pprof")
+        let backend = try TestServer.echo()
+        let proxy = try ProxyProcess(["-cpuprofile", profile, "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
+        try Self.load(port: proxy.port, megabytes: 400)
+
+        // On demand, without stopping.
+        proxy.signal(SIGUSR2)
+        #expect(proxy.waitForLog("wrote CPU profile \(profile)"))
+        #expect(proxy.process.isRunning)
+
+        proxy.signal(SIGTERM)
+        #expect(proxy.waitForExit() == 0)
+        let lines = proxy.log.split(separator: "\n").filter { $0.contains("wrote CPU profile") }
+        #expect(lines.count == 2, "\(proxy.log)")
+
+        let output = try Self.top(profile)
+        #expect(output.contains("Type: cpu"))
+        // The relay itself, by its demangled Swift name, and NIO's channel reads and writes.
+        #expect(output.contains("TCPFallback.GlueHandler.channelReadComplete"), "\(output)")
+        #expect(output.contains("NIOPosix.BaseStreamSocketChannel.readFromSocket"), "\(output)")
+        #expect(output.contains("NIOPosix.BaseStreamSocketChannel.writeToSocket"), "\(output)")
+        #expect(!output.contains("??"))
+        #expect(!output.contains("$s11TCPFallback"), "mangled names left: \(output)")
+    }
+
+    @Test(.enabled(if: ProfilerTests.goTool != nil, "go (Debian golang-go) is not installed; Scripts/test.sh installs it"))
+    func theControlSocketStartsAndStopsAProfile() throws {
+        let directory = try TemporaryDirectory()
+        let profile = directory.file("on-demand.pprof")
+        let socketPath = directory.file("control.sock")
+        let backend = try TestServer.echo()
+        let proxy = try ProxyProcess(["-control", socketPath, "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
+        defer { proxy.stop() }
+
+        let (stopStatus, notRunning) = try runProxyBinary(["ctl", "-control", socketPath, "profile", "stop"])
+        #expect(stopStatus == 1)
+        #expect(notRunning.contains("no CPU profile is being taken"))
+
+        let (startStatus, started) = try runProxyBinary(["ctl", "-control", socketPath, "profile", "start", profile])
+        #expect(startStatus == 0, "\(started)")
+        #expect(started.contains("CPU profile started"))
+        let (_, again) = try runProxyBinary(["ctl", "-control", socketPath, "profile", "start", profile])
+        #expect(again.contains("already being written"))
+
+        try Self.load(port: proxy.port, megabytes: 200)
+        let (status, stopped) = try runProxyBinary(["ctl", "-control", socketPath, "profile", "stop"])
+        #expect(status == 0, "\(stopped)")
+        #expect(stopped.contains("wrote CPU profile \(profile)"))
+        #expect(try Self.top(profile).contains("TCPFallback.GlueHandler"))
+    }
+
+    @Test func anUnwritableProfileIsRefusedAtStartUp() throws {
+        let (status, output) = try runProxyBinary(["-cpuprofile", "/nonexistent-dir/p.pprof", "127.0.0.1:0", "127.0.0.1:1"])
+        #expect(status == 1)
+        #expect(output.contains("cannot write profile \"/nonexistent-dir/p.pprof\": no such file or directory"), "\(output)")
+    }
+}
