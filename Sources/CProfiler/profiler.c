@@ -28,11 +28,12 @@ static struct itimerval timer;
 static struct sigaction previous_action;
 static pid_t self_pid;
 
-/// Reads one word at `address` without faulting: 0 on success.
-static int read_word(uintptr_t address, uintptr_t *value) {
-    struct iovec local = {value, sizeof(*value)};
-    struct iovec remote = {(void *)address, sizeof(*value)};
-    return process_vm_readv(self_pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof(*value) ? 0 : -1;
+/// Reads the two words of a frame record at `address` (saved frame pointer, return address)
+/// with one system call that fails instead of faulting: 0 on success.
+static int read_frame(uintptr_t address, uintptr_t frame[2]) {
+    struct iovec local = {frame, 2 * sizeof(uintptr_t)};
+    struct iovec remote = {(void *)address, 2 * sizeof(uintptr_t)};
+    return process_vm_readv(self_pid, &local, 1, &remote, 1, 0) == (ssize_t)(2 * sizeof(uintptr_t)) ? 0 : -1;
 }
 
 static void on_sigprof(int signal, siginfo_t *info, void *context) {
@@ -65,8 +66,9 @@ static void on_sigprof(int signal, siginfo_t *info, void *context) {
     // sp; stop at anything that does not look like the next frame.
     uintptr_t low = sp;
     while (depth < TF_PROFILER_MAX_DEPTH && fp >= low && fp - sp < (64u << 20) && (fp & (sizeof(uintptr_t) - 1)) == 0) {
-        uintptr_t caller_fp, return_address;
-        if (read_word(fp, &caller_fp) != 0 || read_word(fp + sizeof(uintptr_t), &return_address) != 0) break;
+        uintptr_t frame[2];
+        if (read_frame(fp, frame) != 0) break;
+        uintptr_t caller_fp = frame[0], return_address = frame[1];
         if (return_address == 0) break;
         sample->pcs[depth++] = return_address;
         if (caller_fp <= fp) break;
