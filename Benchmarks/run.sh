@@ -9,6 +9,8 @@
 # reported. Load: iperf3 (throughput, 4 streams), wrk with "Connection: close" (one TCP
 # connection per request) and wrk with keep-alive at a modest concurrency (latency), all
 # against one backend (iperf3 server / nginx) behind a primary + backup configuration.
+# The proxy's CPU time per short connection is printed too: on a 2-core machine shared with
+# the load generator and the backend it varies less from run to run than the rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +68,7 @@ threads_flag=()
 [ -n "$maxthreads" ] && threads_flag=(-maxthreads="$maxthreads")
 "$binary" -quiet "${threads_flag[@]}" 127.0.0.1:"$tf_iperf" 127.0.0.1:"$iperf_port" 127.0.0.1:"$dead_port" & pids+=($!)
 "$binary" -quiet "${threads_flag[@]}" 127.0.0.1:"$tf_http" 127.0.0.1:"$http_port" 127.0.0.1:"$dead_port" & pids+=($!)
+tf_pid=$!
 cat > "$work/haproxy.cfg" <<CONF
 global
   maxconn 8000
@@ -84,6 +87,7 @@ listen http
   server replica 127.0.0.1:$dead_port check inter 2s backup
 CONF
 haproxy -q -f "$work/haproxy.cfg" & pids+=($!)
+ha_pid=$!
 for port in $iperf_port $http_port $tf_iperf $tf_http $ha_iperf $ha_http; do wait_port "$port"; done
 sleep 0.5
 
@@ -91,9 +95,15 @@ throughput() {  # Gbit/s received over 4 parallel streams
   iperf3 -c 127.0.0.1 -p "$1" -P 4 -t "$seconds" -J 2>/dev/null |
     python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
 }
-connections() {  # new connections per second (one request each)
-  wrk -t2 -c64 -d"${seconds}s" -H "Connection: close" "http://127.0.0.1:$1/" 2>/dev/null |
-    awk '/^Requests\/sec/ {printf "%.0f\n", $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+connections() {  # new connections per second (one request each), and the proxy's CPU microseconds per connection
+  local before after output
+  before=$(cpu_ticks "$2")
+  output=$(wrk -t2 -c64 -d"${seconds}s" -H "Connection: close" "http://127.0.0.1:$1/" 2>/dev/null)
+  after=$(cpu_ticks "$2")
+  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+    /requests in/ {n = $1} /^Requests\/sec/ {rate = $2}
+    END {printf "%.0f %.0f\n", rate, ticks / hz * 1e6 / n}' <<<"$output"
 }
 latency() {  # p50 and p99 in microseconds, keep-alive, 16 connections
   wrk -t2 -c16 -d"${seconds}s" --latency "http://127.0.0.1:$1/" 2>/dev/null | python3 -c '
@@ -109,9 +119,11 @@ declare -A results
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds..." >&2
   for who in tf ha; do
-    if [ $who = tf ]; then ip=$tf_iperf; hp=$tf_http; else ip=$ha_iperf; hp=$ha_http; fi
+    if [ $who = tf ]; then ip=$tf_iperf; hp=$tf_http; pid=$tf_pid; else ip=$ha_iperf; hp=$ha_http; pid=$ha_pid; fi
     results[$who,gbps]+="$(throughput "$ip") "
-    results[$who,cps]+="$(connections "$hp") "
+    read -r rate cpu <<<"$(connections "$hp" "$pid")"
+    results[$who,cps]+="$rate "
+    results[$who,cpu]+="$cpu "
     read -r p50 p99 <<<"$(latency "$hp")"
     results[$who,p50]+="$p50 "
     results[$who,p99]+="$p99 "
@@ -123,7 +135,7 @@ ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo
 echo "tcp-fallback $("$binary" --version) vs $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'), $(nproc) cores, median of $rounds rounds of ${seconds}s"
 printf '%-34s %14s %14s %10s\n' "measure" "tcp-fallback" "HAProxy" "ratio"
-for row in "gbps:throughput, 4 streams (Gbit/s):higher" "cps:connections per second:higher" "p50:latency p50 (us):lower" "p99:latency p99 (us):lower"; do
+for row in "gbps:throughput, 4 streams (Gbit/s):higher" "cps:connections per second:higher" "cpu:CPU per connection (us):lower" "p50:latency p50 (us):lower" "p99:latency p99 (us):lower"; do
   IFS=: read -r key label better <<<"$row"
   tf=$(value tf "$key"); ha=$(value ha "$key")
   printf '%-34s %14s %14s %10s  (%s is better)\n' "$label" "$tf" "$ha" "$(ratio "$tf" "$ha")" "$better"
