@@ -66,20 +66,8 @@ enum ControlClient {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(ClientError(description: "socket: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            return .failure(ClientError(description: "control socket path is too long: \(path)"))
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
+        let connected = UnixSocketAddress.connect(fd, to: path)
+        guard connected else {
             return .failure(ClientError(description: "cannot connect to \(path): \(String(cString: strerror(errno))) (is tcp-fallback running with -control \(path)?)"))
         }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)

@@ -17,16 +17,7 @@ public final class DatagramListener: @unchecked Sendable {
         self.path = path
         unlink(path)
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = withUnixAddress(path) { bind(fd, $0, $1) }
         guard bound == 0 else {
             let code = errno
             Glibc.close(fd)
@@ -118,4 +109,18 @@ public let canUseMountNamespaces: Bool = {
 public func inMountNamespace(binding mounts: [(String, String)], _ arguments: [String]) -> [String] {
     let script = mounts.map { "mount --bind '\($0.0)' '\($0.1)'" }.joined(separator: " && ") + " && exec \"$@\""
     return ["-m", "sh", "-c", script, "sh", ProxyProcess.binary.path] + arguments
+}
+
+/// Calls `body` with a `sockaddr_un` for `path` and its length.
+public func withUnixAddress<Result>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8.prefix(MemoryLayout.size(ofValue: address.sun_path) - 1))
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
 }

@@ -134,18 +134,8 @@ public final class ProxyProcess: @unchecked Sendable {
 }
 
 /// Runs the binary to completion and returns its exit status and combined output.
-public func runProxyBinary(_ arguments: [String], timeout: Double = 20) throws -> (status: Int32, output: String) {
-    let process = Process()
-    let pipe = Pipe()
-    process.executableURL = ProxyProcess.binary
-    process.arguments = arguments
-    process.standardError = pipe
-    process.standardOutput = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+public func runProxyBinary(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    try runProcess(ProxyProcess.binary.path, arguments)
 }
 
 /// Runs any program to completion; returns its exit status and combined output.

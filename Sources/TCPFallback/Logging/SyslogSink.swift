@@ -55,8 +55,9 @@ public final class SyslogSink: LogSink {
 }
 
 /// `connect(2)` to a unix socket path, without Foundation.
-enum UnixSocketAddress {
-    static func connect(_ fd: Int32, to path: String) -> Bool {
+public enum UnixSocketAddress {
+    /// Connects `fd` to the socket at `path`; false with `errno` set on failure.
+    public static func connect(_ fd: Int32, to path: String) -> Bool {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
