@@ -47,7 +47,8 @@ public enum CommandLineTool {
     static func parse(_ arguments: [String]) -> Result<TCPFallbackCommand, ParseOutcome> {
         do {
             let normalized = try GoFlagSyntax.normalize(
-                arguments, booleanFlags: TCPFallbackCommand.booleanFlags, valueOptions: TCPFallbackCommand.valueOptions)
+                arguments, booleanFlags: TCPFallbackCommand.booleanFlags, booleanOptions: TCPFallbackCommand.booleanOptions,
+                valueOptions: TCPFallbackCommand.valueOptions)
             return .success(try TCPFallbackCommand.parse(normalized))
         } catch {
             if TCPFallbackCommand.exitCode(for: error) == .success {

@@ -11,8 +11,11 @@ import ArgumentParser
 /// An option's value is joined to its name, so values that start with `-` (`-maxthreads -1`)
 /// reach validation and get a proper message instead of being taken for flags.
 enum GoFlagSyntax {
+    /// - Parameters:
+    ///   - booleanFlags: booleans that default to false: passed on as `--name` when true.
+    ///   - booleanOptions: booleans that default to true: passed on as `--name=true|false`.
     static func normalize(
-        _ arguments: [String], booleanFlags: Set<String>, valueOptions: Set<String>
+        _ arguments: [String], booleanFlags: Set<String>, booleanOptions: Set<String> = [], valueOptions: Set<String>
     ) throws(ValidationError) -> [String] {
         var output: [String] = []
         var booleans: [String: Bool] = [:]
@@ -33,7 +36,7 @@ enum GoFlagSyntax {
             let body = argument.dropFirst(dashes)
             let name = String(body.prefix(while: { $0 != "=" }))
             let attached: String? = body.contains("=") ? String(body.drop(while: { $0 != "=" }).dropFirst()) : nil
-            if booleanFlags.contains(name) {
+            if booleanFlags.contains(name) || booleanOptions.contains(name) {
                 var value = true
                 if let attached {
                     guard let parsed = parseBool(attached) else {
@@ -58,7 +61,11 @@ enum GoFlagSyntax {
                 output.append("--" + body)  // help, version, or unknown: ArgumentParser names it
             }
         }
-        output.insert(contentsOf: booleanOrder.filter { booleans[$0] == true }.map { "--\($0)" }, at: 0)
+        let flags = booleanOrder.compactMap { name -> String? in
+            if booleanOptions.contains(name) { return "--\(name)=\(booleans[name]!)" }
+            return booleans[name] == true ? "--\(name)" : nil
+        }
+        output.insert(contentsOf: flags, at: 0)
         return output
     }
 

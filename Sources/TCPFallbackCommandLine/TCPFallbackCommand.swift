@@ -40,16 +40,51 @@ struct TCPFallbackCommand: ParsableCommand {
 
     /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
     static let booleanFlags: Set<String> = ["debug", "journal", "quiet", "syslog"]
+    /// Booleans that default to true (`-flag=false` turns them off).
+    static let booleanOptions: Set<String> = ["close-on-down"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "control", "cpuprofile", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "check", "check-interval", "control", "cpuprofile", "fall", "greeting-timeout", "rise", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
+
+    @Option(
+        name: .customLong("check"),
+        help: ArgumentHelp("What probes and active checks run: tcp (a connect) or mysql (a MySQL/MariaDB handshake; error packets fail). mysql also turns on -greeting-timeout. (default: tcp)", valueName: "kind"),
+        transform: { text in
+            guard let kind = HealthCheckKind(rawValue: text) else { throw ValidationError("unknown -check \"\(text)\" (use tcp or mysql)") }
+            return kind
+        })
+    var check = HealthCheckKind.tcp
+
+    @Option(
+        name: .customLong("check-interval"),
+        help: ArgumentHelp("Check every backend, up or down, this often (faster while one changes state), with -rise and -fall. Without it, as the original: a failed connect marks a backend down, probes every -probe-delay bring it back. (default: off)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var checkInterval: DurationArgument?
+
+    @Option(
+        name: .customLong("close-on-down"),
+        help: ArgumentHelp("Close the open connections of a backend when it is marked down, so clients reconnect to the next one. (default: true)", valueName: "bool"),
+        transform: { text in
+            guard let value = GoFlagSyntax.parseBool(text) else { throw ValidationError("invalid boolean value \"\(text)\" for -close-on-down") }
+            return value
+        })
+    var closeOnDown = true
 
     @Option(name: .customLong("control"), help: ArgumentHelp("Open a control socket at <path> (mode 0600) for 'tcp-fallback ctl': show backends, disable, enable, drain, ...", valueName: "path"))
     var controlPath: String?
 
     @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Profile CPU use from start-up and write a pprof profile to <file> on exit, and on SIGUSR2 without stopping.", valueName: "file"))
     var cpuProfile: String?
+
+    @Option(name: .customLong("fall"), help: ArgumentHelp("With -check-interval: consecutive failed checks that mark a backend down.", valueName: "n"))
+    var fall = 2
+
+    @Option(
+        name: .customLong("greeting-timeout"),
+        help: ArgumentHelp("Wait up to this long for a backend's first bytes before committing a client to it; nothing (a hung server), or with -check mysql an error packet, fails the backend over. 0 turns it off. (default: off; -timeout with -check mysql)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var greetingTimeout: DurationArgument?
 
     @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
     var debug = false
@@ -74,6 +109,9 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Flag(name: .customLong("quiet"), help: "Log nothing.")
     var quiet = false
+
+    @Option(name: .customLong("rise"), help: ArgumentHelp("With -check-interval: consecutive passed checks that bring a down backend back.", valueName: "n"))
+    var rise = 2
 
     @Option(
         name: .customLong("shutdown-grace"),
@@ -152,7 +190,16 @@ struct TCPFallbackCommand: ParsableCommand {
         where value.duration < .zero {
             throw ValidationError("-\(name) must not be negative, got \(value)")
         }
-        return ProxyConfiguration(
+        for (name, value) in [("rise", rise), ("fall", fall)] where !(1...100).contains(value) {
+            throw ValidationError("-\(name) must be from 1 to 100, got \(value)")
+        }
+        if let checkInterval, checkInterval.duration <= .zero {
+            throw ValidationError("-check-interval must be greater than 0, got \(checkInterval)")
+        }
+        if let greetingTimeout, greetingTimeout.duration < .zero {
+            throw ValidationError("-greeting-timeout must not be negative, got \(greetingTimeout)")
+        }
+        var configuration = ProxyConfiguration(
             listen: listen,
             backends: backends,
             connectTimeout: timeout.duration,
@@ -160,5 +207,11 @@ struct TCPFallbackCommand: ParsableCommand {
             statsInterval: stats.duration == .zero ? nil : stats.duration,
             eventLoopThreads: maxThreads,
             shutdownGrace: shutdownGrace.duration)
+        configuration.check = check
+        configuration.activeChecks = checkInterval.map { ActiveChecks(interval: $0.duration, rise: rise, fall: fall) }
+        let greeting = greetingTimeout?.duration ?? (check == .mysql ? timeout.duration : .zero)
+        configuration.greetingTimeout = greeting > .zero ? greeting : nil
+        configuration.closeSessionsOnDown = closeOnDown
+        return configuration
     }
 }

@@ -15,8 +15,13 @@ import Glibc
         let received = Checksum.Box()
         let backend = try TestServer { connection in
             // Send our own stream while reading the client's, so both directions are busy.
-            Thread { connection.sendPseudoRandom(seed: 2, count: size) }.start()
+            let sent = DispatchSemaphore(value: 0)
+            Thread {
+                connection.sendPseudoRandom(seed: 2, count: size)
+                sent.signal()
+            }.start()
             received.set(try connection.receiveChecksum())
+            sent.wait()
         }
         try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
             let client = try TestSocket.connect(port: port, timeout: 30)
@@ -51,6 +56,24 @@ import Glibc
             #expect(response.count == header.count + 3 * 1024 * 1024)
             #expect(Array(response.prefix(header.count)) == header)
             #expect(Array(response.dropFirst(header.count)) == random.next(3 * 1024 * 1024))
+        }
+    }
+
+    /// A client that sends its request and ends its stream before any backend is connected
+    /// (here the first one hangs until the timeout): nothing it sent is lost.
+    @Test func bytesSentBeforeTheBackendIsConnectedAreKept() async throws {
+        let hung = try HungServer()
+        let backend = try TestServer { connection in
+            let request = try connection.receiveToEnd()
+            try connection.send("got \(request.count) bytes")
+            connection.close()
+        }
+        try await withProxy(backends: [hung.port, backend.port], timeout: .milliseconds(300)) { (_, port) async throws in
+            let client = try TestSocket.connect(port: port)
+            defer { client.close() }
+            try client.send(Array(repeating: 7, count: 5000))
+            client.shutdownWrite()
+            #expect(String(decoding: try client.receiveToEnd(), as: UTF8.self) == "got 5000 bytes")
         }
     }
 

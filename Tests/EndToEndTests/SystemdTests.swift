@@ -49,7 +49,9 @@ import Glibc
             environment: ["NOTIFY_SOCKET": notify.path])
         defer { proxy.stop() }
         #expect(notify.waitFor { $0.contains("READY=1") } != nil)
-        // The start-up line names the port before READY is sent, and it accepts at once.
+        // The start-up line names the port (written before READY is sent; this test reads it
+        // through a pipe, which may lag), and the port accepts.
+        #expect(proxy.waitForLog("listening on 127.0.0.1:"))
         let line = try #require(proxy.log.split(separator: "\n").first { $0.contains("listening on 127.0.0.1:") })
         let port = try #require(Int(line.split(separator: ";")[0].split(separator: ":").last!))
         #expect(try TestSocket.connect(port: port).receiveToEnd() == Array("b".utf8))

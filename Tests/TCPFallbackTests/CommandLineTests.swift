@@ -105,7 +105,7 @@ import TCPFallback
 
     @Test func helpListsEveryFlagWithItsDefault() throws {
         let help = try #require(failure(["--help"])).message
-        for flag in TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.valueOptions) {
+        for flag in TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.booleanOptions).union(TCPFallbackCommand.valueOptions) {
             #expect(help.contains("--\(flag)"), "--\(flag) missing from --help")
         }
         for value in ["(default: 4)", "(default: 30s)", "(default: 15m0s)", "(default: 5s)", "(default: 10s)"] {
@@ -119,6 +119,6 @@ import TCPFallback
         let optionLines = help.split(separator: "\n").filter { $0.hasPrefix("  -") }
         let declared = Set(optionLines.flatMap { $0.matches(of: /--([a-z][a-z0-9-]+)/).map { String($0.1) } })
             .subtracting(["help", "version"])
-        #expect(declared == TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.valueOptions))
+        #expect(declared == TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.booleanOptions).union(TCPFallbackCommand.valueOptions))
     }
 }

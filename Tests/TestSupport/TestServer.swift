@@ -64,6 +64,7 @@ public final class TestServer: @unchecked Sendable {
             }
             Thread.detachNewThread {
                 try? handler(connection)
+                connection.close()  // a handler that returns is done with its connection
             }
         }
     }

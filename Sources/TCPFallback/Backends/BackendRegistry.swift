@@ -17,6 +17,9 @@ public actor BackendRegistry {
         var administrativeState = AdministrativeState.enabled
         /// Wall-clock time of the last change, in seconds since 1970, for metrics.
         var lastChangeWallTime: Double?
+        /// Consecutive active-check results of one kind; reset by the other kind and by a change.
+        var successes = 0
+        var failures = 0
     }
 
     private var states: [State]
@@ -26,6 +29,9 @@ public actor BackendRegistry {
     private var isShutDown = false
     private var probeObserver: (@Sendable (Backend, Duration, Bool) -> Void)?
     private let probeDelay: Duration?
+    private let activeChecks: ActiveChecks?
+    private let closeSessionsOnDown: Bool
+    private var checkLoops: [Task<Void, Never>] = []
     private let healthCheck: any HealthCheck
     private let clock: any ProxyClock
     private let logger: Logger
@@ -33,10 +39,14 @@ public actor BackendRegistry {
 
     /// - Parameters:
     ///   - probeDelay: delay between probes of a down backend; `nil` never probes.
-    ///   - healthCheck: what a probe runs.
+    ///   - activeChecks: check every backend all the time instead (after `startChecks()`).
+    ///   - closeSessionsOnDown: close a backend's open connections when it goes down.
+    ///   - healthCheck: what a probe or check runs.
     public init(
         backends endpoints: [Endpoint],
         probeDelay: Duration?,
+        activeChecks: ActiveChecks? = nil,
+        closeSessionsOnDown: Bool = false,
         healthCheck: any HealthCheck,
         clock: any ProxyClock = SystemClock(),
         logger: Logger
@@ -45,6 +55,8 @@ public actor BackendRegistry {
         self.backends = backends
         self.states = Array(repeating: State(), count: backends.count)
         self.probeDelay = probeDelay
+        self.activeChecks = activeChecks
+        self.closeSessionsOnDown = closeSessionsOnDown
         self.healthCheck = healthCheck
         self.clock = clock
         self.logger = logger
@@ -80,9 +92,18 @@ public actor BackendRegistry {
         states[backend.index].isUp = false
         states[backend.index].lastChange = clock.now
         states[backend.index].lastChangeWallTime = WallClock.now
+        states[backend.index].successes = 0
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
         emit(.down(backend, reason: reason))
+        if closeSessionsOnDown {
+            let closed = backend.connections.closeAll()
+            if closed > 0 {
+                logger.notice(
+                    "closed \(closed) connection(s) to \(backend), which is down, so their clients reconnect elsewhere",
+                    metadata: ["backend": "\(backend)", "event": "sessions_closed"])
+            }
+        }
         startProbing(backend)
     }
 
@@ -95,6 +116,7 @@ public actor BackendRegistry {
         states[backend.index].pastDowntime += spell
         states[backend.index].lastChange = now
         states[backend.index].lastChangeWallTime = WallClock.now
+        states[backend.index].failures = 0
         probes.removeValue(forKey: backend.index)?.cancel()
         publish()
         let how = evidence.map { " (\($0))" } ?? ""
@@ -119,6 +141,8 @@ public actor BackendRegistry {
         isShutDown = true
         for probe in probes.values { probe.cancel() }
         probes.removeAll()
+        for loop in checkLoops { loop.cancel() }
+        checkLoops.removeAll()
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers.removeAll()
     }
@@ -157,7 +181,8 @@ public actor BackendRegistry {
     // MARK: Probes
 
     private func startProbing(_ backend: Backend) {
-        guard let delay = probeDelay, probes[backend.index] == nil else { return }
+        // Active checks cover down backends too.
+        guard activeChecks == nil, let delay = probeDelay, probes[backend.index] == nil else { return }
         let (clock, healthCheck, logger) = (self.clock, self.healthCheck, self.logger)
         // The task is isolated to this actor: it leaves it only to sleep and to check.
         probes[backend.index] = Task {
@@ -187,6 +212,59 @@ public actor BackendRegistry {
 
     private func probeFailed(_ backend: Backend, reason: String) {
         states[backend.index].lastError = reason
+    }
+
+    // MARK: Active checks
+
+    /// Starts checking every backend, up or down, if active checks are configured.
+    public func startChecks() {
+        guard let settings = activeChecks, checkLoops.isEmpty, !isShutDown else { return }
+        let (clock, healthCheck) = (self.clock, self.healthCheck)
+        for backend in backends {
+            checkLoops.append(
+                Task {
+                    while !Task.isCancelled {
+                        let delay = self.inTransition(backend) ? settings.transitionInterval : settings.interval
+                        do { try await clock.sleep(for: delay) } catch { return }
+                        let started = clock.now
+                        do {
+                            try await healthCheck.check(backend)
+                            self.checkSucceeded(backend, latency: clock.now - started, settings: settings)
+                        } catch {
+                            if Task.isCancelled { return }
+                            self.checkFailed(backend, reason: ConnectFailure.describe(error), latency: clock.now - started, settings: settings)
+                        }
+                    }
+                })
+        }
+    }
+
+    private func inTransition(_ backend: Backend) -> Bool {
+        let state = states[backend.index]
+        return state.isUp ? state.failures > 0 : state.successes > 0
+    }
+
+    private func checkSucceeded(_ backend: Backend, latency: Duration, settings: ActiveChecks) {
+        probeObserver?(backend, latency, true)
+        states[backend.index].failures = 0
+        states[backend.index].successes += 1
+        let successes = states[backend.index].successes
+        if !states[backend.index].isUp && successes >= settings.rise {
+            markUp(backend, evidence: "\(successes) checks passed, the last in \(GoDuration.formatApproximately(latency))")
+        }
+    }
+
+    private func checkFailed(_ backend: Backend, reason: String, latency: Duration, settings: ActiveChecks) {
+        probeObserver?(backend, latency, false)
+        states[backend.index].successes = 0
+        states[backend.index].failures += 1
+        states[backend.index].lastError = reason
+        let failures = states[backend.index].failures
+        if states[backend.index].isUp && failures >= settings.fall {
+            markDown(backend, reason: "\(reason) (\(failures) checks failed, the last after \(GoDuration.formatApproximately(latency)))")
+        } else {
+            logger.debug("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
+        }
     }
 
     /// Calls `observer` after every probe with its duration and whether it succeeded (metrics).

@@ -18,6 +18,17 @@ public struct ProxyConfiguration: Sendable {
     public var eventLoopThreads: Int
     /// How long open connections may go on after a shutdown request before they are closed.
     public var shutdownGrace: Duration
+    /// What a probe or active check runs.
+    public var check: HealthCheckKind = .tcp
+    /// Active checks of every backend, up or down; `nil` keeps the original's passive mode
+    /// (marked down on a failed connect, probed every `probeDelay` while down).
+    public var activeChecks: ActiveChecks?
+    /// How long to wait for a backend's first bytes before committing a client to it; `nil`
+    /// commits at once. With `check == .mysql` an error packet also fails the backend.
+    public var greetingTimeout: Duration?
+    /// Close the open connections of a backend when it is marked down, so clients reconnect
+    /// to the next one instead of hanging on a dead server.
+    public var closeSessionsOnDown = true
 
     public init(
         listen: Endpoint,
@@ -36,4 +47,32 @@ public struct ProxyConfiguration: Sendable {
         self.eventLoopThreads = eventLoopThreads
         self.shutdownGrace = shutdownGrace
     }
+}
+
+/// The kinds of health check.
+public enum HealthCheckKind: String, Sendable, CaseIterable {
+    /// A TCP connect within the timeout.
+    case tcp
+    /// A MySQL/MariaDB handshake within the timeout; error packets fail.
+    case mysql
+}
+
+/// Settings of active health checks.
+public struct ActiveChecks: Sendable, Equatable {
+    /// Time between checks of a backend whose state is settled.
+    public var interval: Duration
+    /// Consecutive successes that bring a down backend back.
+    public var rise: Int
+    /// Consecutive failures that mark an up backend down.
+    public var fall: Int
+
+    public init(interval: Duration, rise: Int = 2, fall: Int = 2) {
+        self.interval = interval
+        self.rise = rise
+        self.fall = fall
+    }
+
+    /// While a backend is between states (some successes or failures, not enough yet), checks
+    /// come faster, so a change is confirmed sooner.
+    var transitionInterval: Duration { max(interval / 4, .milliseconds(100)) }
 }

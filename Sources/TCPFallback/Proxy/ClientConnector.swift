@@ -7,40 +7,79 @@ import NIOCore
 ///
 /// It is the first handler of every client channel and starts once the channel is active
 /// (a connect begun earlier could finish before the client is registered). The client has
-/// auto-read off until the relay is in place: no client byte is read for a backend that
-/// never comes.
+/// auto-read off until the relay is in place: no client byte is asked for before a backend
+/// is there to take it.
 struct ClientConnector {
     let registry: BackendRegistry
     let dialer: BackendDialer
     let counters: ProxyCounters
+    /// Wait for each backend's first bytes before committing a client to it.
+    let greetingGate: GreetingGate?
     let logger: Logger
 
-    /// Starts connecting when `channel` becomes active; the handler leaves once it has.
+    /// Starts connecting when `channel` becomes active, and holds what the client sends until
+    /// the relay takes over.
     func handler() -> some ChannelInboundHandler & RemovableChannelHandler {
-        ActivationHandler(connector: self)
+        ClientHold(connector: self)
     }
 
-    private final class ActivationHandler: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = NIOAny
-        let connector: ClientConnector
+    /// The client's first handler until its relay starts. Auto-read is off, but when a client
+    /// half-closes NIO reads everything it sent at once (EPOLLRDHUP) whatever the settings;
+    /// this handler keeps those bytes and the end of stream, and hands them to the relay.
+    final class ClientHold: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+
+        private let connector: ClientConnector
+        private var context: ChannelHandlerContext?
+        private var held: [ByteBuffer] = []
+        private var ended = false
 
         init(connector: ClientConnector) { self.connector = connector }
 
+        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
         func channelActive(context: ChannelHandlerContext) {
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            connector.start(client: context.channel)
+            connector.start(client: context.channel, hold: self)
             context.fireChannelActive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            held.append(unwrapInboundIn(data))
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {}
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .inputClosed = event as? ChannelEvent {
+                ended = true
+            } else {
+                context.fireUserInboundEventTriggered(event)
+            }
+        }
+
+        /// Leaves the pipeline and replays what it held to the handlers behind it (the relay).
+        func release() {
+            guard let context else { return }
+            self.context = nil
+            let pipeline = context.pipeline
+            pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            if !held.isEmpty {
+                for buffer in held { pipeline.syncOperations.fireChannelRead(NIOAny(buffer)) }
+                pipeline.syncOperations.fireChannelReadComplete()
+                held = []
+            }
+            if ended { pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
         }
     }
 
-    func start(client: any Channel) {
+    func start(client: any Channel, hold: ClientHold) {
         let order = registry.snapshot.connectOrder
         let clientAddress = PeerAddress(client.remoteAddress)
-        attempt(order[...], client: client, clientAddress: clientAddress, failures: [])
+        attempt(order[...], client: client, hold: hold, clientAddress: clientAddress, failures: [])
     }
 
     private func attempt(
-        _ remaining: ArraySlice<Backend>, client: any Channel, clientAddress: PeerAddress, failures: [String]
+        _ remaining: ArraySlice<Backend>, client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String]
     ) {
         guard let backend = remaining.first else {
             logger.error(
@@ -49,11 +88,25 @@ struct ClientConnector {
             client.close(promise: nil)
             return
         }
-        dialer.connect(to: backend, on: client.eventLoop).assumeIsolated().whenComplete { result in
+        let connected = dialer.connect(to: backend, on: client.eventLoop)
+        let ready: EventLoopFuture<(any Channel, [UInt8])> =
+            if let greetingGate {
+                connected.flatMap { channel in
+                    greetingGate.await(channel).map { (channel, $0) }.flatMapErrorThrowing { error in
+                        channel.close(promise: nil)
+                        throw error
+                    }
+                }
+            } else {
+                connected.map { ($0, []) }
+            }
+        ready.assumeIsolated().whenComplete { result in
             switch result {
-            case .success(let channel):
+            case .success(let (channel, greeting)):
                 registry.reportConnectSuccess(backend)
-                relay(client: client, clientAddress: clientAddress, backendChannel: channel, backend: backend)
+                relay(
+                    client: client, hold: hold, clientAddress: clientAddress, backendChannel: channel, backend: backend,
+                    greeting: greeting)
             case .failure(let error) where ConnectFailure.isLocalResourceError(error):
                 // Out of descriptors or memory here: no backend is at fault, none is marked down.
                 logger.error(
@@ -69,12 +122,15 @@ struct ClientConnector {
                         "failing over \(clientAddress) from \(reason)",
                         metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
                 }
-                attempt(remaining.dropFirst(), client: client, clientAddress: clientAddress, failures: failures + [reason])
+                attempt(remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason])
             }
         }
     }
 
-    private func relay(client: any Channel, clientAddress: PeerAddress, backendChannel: any Channel, backend: Backend) {
+    private func relay(
+        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, backendChannel: any Channel, backend: Backend,
+        greeting: [UInt8]
+    ) {
         guard client.isActive else {
             backendChannel.close(promise: nil)
             return
@@ -91,7 +147,15 @@ struct ClientConnector {
             backendChannel.close(promise: nil)
             return
         }
-        // Both ends read from here on; the handlers request each further read themselves.
+        if !greeting.isEmpty {
+            // What the gate held back goes first, and counts as relayed.
+            session.received(greeting.count, on: .backend)
+            session.reportBytes()
+            client.writeAndFlush(ByteBuffer(bytes: greeting), promise: nil)
+        }
+        // What the client sent early goes to the backend, then both ends read; the handlers
+        // request each further read themselves.
+        hold.release()
         client.read()
         backendChannel.read()
         logger.debug(

@@ -41,10 +41,17 @@ public final class TCPFallbackProxy: Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        let defaultCheck: any HealthCheck =
+            switch configuration.check {
+            case .tcp: TCPConnectCheck(group: group, timeout: configuration.connectTimeout)
+            case .mysql: MySQLCheck(group: group, timeout: configuration.connectTimeout)
+            }
         self.registry = BackendRegistry(
             backends: configuration.backends,
             probeDelay: configuration.probeDelay,
-            healthCheck: healthCheck ?? TCPConnectCheck(group: group, timeout: configuration.connectTimeout),
+            activeChecks: configuration.activeChecks,
+            closeSessionsOnDown: configuration.closeSessionsOnDown,
+            healthCheck: healthCheck ?? defaultCheck,
             clock: clock,
             logger: logger)
     }
@@ -53,6 +60,7 @@ public final class TCPFallbackProxy: Sendable {
     /// kernel chose when the configured port is 0). Backends start up, as in the original:
     /// nothing is probed before listening.
     public func start() async throws(ListenError) -> SocketAddress {
+        await registry.startChecks()
         let endpoint = configuration.listen
         if !configuration.inheritedListeners.isEmpty {
             do {
@@ -151,6 +159,7 @@ public final class TCPFallbackProxy: Sendable {
     private func makeBootstrap(on eventLoop: any EventLoop, childGroup: (any EventLoopGroup)? = nil) -> ServerBootstrap {
         let connector = ClientConnector(
             registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), counters: counters,
+            greetingGate: configuration.greetingTimeout.map { GreetingGate(timeout: $0, mysql: configuration.check == .mysql) },
             logger: logger)
         let (counters, logger) = (self.counters, self.logger)
         // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
