@@ -88,7 +88,18 @@ public enum CommandLineTool {
             }
         }
 
-        let proxy = TCPFallbackProxy(configuration: configuration, logger: logger)
+        // The manual failback policy's held backends, as the last run left them.
+        var held: Set<Endpoint> = []
+        if let path = configuration.failback.stateFile {
+            do {
+                held = try FailbackState.load(path)
+                try FailbackState.checkWritable(path)
+            } catch {
+                printError("tcp-fallback: \(error)")
+                return .failure
+            }
+        }
+        let proxy = TCPFallbackProxy(configuration: configuration, logger: logger, heldAtStart: held)
         let address: String
         do {
             let bound = try await proxy.start()
@@ -105,6 +116,12 @@ public enum CommandLineTool {
         logger.notice(
             "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
             metadata: ["event": "started"])
+
+        for endpoint in held.sorted(by: { $0.description < $1.description }) {
+            logger.notice(
+                "backend \(endpoint) stays held out of rotation (state file \(configuration.failback.stateFile!)); allow it with: tcp-fallback ctl failback \(endpoint)",
+                metadata: ["backend": "\(endpoint)", "event": "held"])
+        }
 
         // systemd: ready now that the listener accepts, then status and watchdog.
         let notifier = SystemdNotifier()

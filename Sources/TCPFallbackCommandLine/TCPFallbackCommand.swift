@@ -39,12 +39,13 @@ struct TCPFallbackCommand: ParsableCommand {
     )
 
     /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
-    static let booleanFlags: Set<String> = ["debug", "journal", "quiet", "syslog"]
+    static let booleanFlags: Set<String> = ["debug", "failback-close", "journal", "quiet", "syslog"]
     /// Booleans that default to true (`-flag=false` turns them off).
     static let booleanOptions: Set<String> = ["close-on-down"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "check", "check-interval", "control", "cpuprofile", "fall", "greeting-timeout", "rise", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "check", "check-interval", "control", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
+        "queue-timeout", "rise", "state-file", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
 
     @Option(
@@ -76,6 +77,26 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Option(name: .customLong("cpuprofile"), help: ArgumentHelp("Profile CPU use from start-up and write a pprof profile to <file> on exit, and on SIGUSR2 without stopping.", valueName: "file"))
     var cpuProfile: String?
+
+    @Option(
+        name: .customLong("failback"),
+        help: ArgumentHelp("When a backend that failed and came back is used again: auto (at once, as the original), hold (after -failback-delay up, doubling when it flaps), manual (only after 'tcp-fallback ctl failback BACKEND'; kept in -state-file). (default: auto)", valueName: "policy"),
+        transform: { text in
+            guard let policy = FailbackSettings.Policy(rawValue: text) else {
+                throw ValidationError("unknown -failback \"\(text)\" (use auto, hold or manual)")
+            }
+            return policy
+        })
+    var failback = FailbackSettings.Policy.auto
+
+    @Flag(name: .customLong("failback-close"), help: "When new clients go back to a higher-priority backend, close the connections still on lower ones.")
+    var failbackClose = false
+
+    @Option(
+        name: .customLong("failback-delay"),
+        help: ArgumentHelp("With -failback hold: how long a backend must stay up before it is used again; doubles each time it flaps, up to 1h. (default: 30s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var failbackDelay = DurationArgument(.seconds(30))
 
     @Option(name: .customLong("fall"), help: ArgumentHelp("With -check-interval: consecutive failed checks that mark a backend down.", valueName: "n"))
     var fall = 2
@@ -110,6 +131,12 @@ struct TCPFallbackCommand: ParsableCommand {
     @Flag(name: .customLong("quiet"), help: "Log nothing.")
     var quiet = false
 
+    @Option(
+        name: .customLong("queue-timeout"),
+        help: ArgumentHelp("When no backend connects, how long a new client may wait for one to come back; 0 closes it at once. (default: 0)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var queueTimeout = DurationArgument(.zero)
+
     @Option(name: .customLong("rise"), help: ArgumentHelp("With -check-interval: consecutive passed checks that bring a down backend back.", valueName: "n"))
     var rise = 2
 
@@ -118,6 +145,9 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("After SIGTERM or SIGINT, how long open connections may go on before they are closed. (default: 10s)", valueName: "duration"),
         transform: DurationArgument.parse)
     var shutdownGrace = DurationArgument(.seconds(10))
+
+    @Option(name: .customLong("state-file"), help: ArgumentHelp("With -failback manual: the file (written atomically) that keeps which backends are held, across restarts.", valueName: "path"))
+    var stateFile: String?
 
     @Option(
         name: .customLong("stats"),
@@ -196,6 +226,9 @@ struct TCPFallbackCommand: ParsableCommand {
         if let checkInterval, checkInterval.duration <= .zero {
             throw ValidationError("-check-interval must be greater than 0, got \(checkInterval)")
         }
+        for (name, value) in [("failback-delay", failbackDelay), ("queue-timeout", queueTimeout)] where value.duration < .zero {
+            throw ValidationError("-\(name) must not be negative, got \(value)")
+        }
         if let greetingTimeout, greetingTimeout.duration < .zero {
             throw ValidationError("-greeting-timeout must not be negative, got \(greetingTimeout)")
         }
@@ -212,6 +245,11 @@ struct TCPFallbackCommand: ParsableCommand {
         let greeting = greetingTimeout?.duration ?? (check == .mysql ? timeout.duration : .zero)
         configuration.greetingTimeout = greeting > .zero ? greeting : nil
         configuration.closeSessionsOnDown = closeOnDown
+        configuration.failback.policy = failback
+        configuration.failback.delay = failbackDelay.duration
+        configuration.failback.stateFile = stateFile
+        configuration.failback.closeLowerConnections = failbackClose
+        configuration.queueTimeout = queueTimeout.duration > .zero ? queueTimeout.duration : nil
         return configuration
     }
 }

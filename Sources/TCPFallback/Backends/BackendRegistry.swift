@@ -20,6 +20,12 @@ public actor BackendRegistry {
         /// Consecutive active-check results of one kind; reset by the other kind and by a change.
         var successes = 0
         var failures = 0
+        /// Held out of rotation by the failback policy.
+        var held = false
+        /// The hold-down time of the `hold` policy for this backend; doubles when it flaps.
+        var holdDelay: Duration = .zero
+        /// When the backend last went back into rotation.
+        var lastReturn: Duration?
     }
 
     private var states: [State]
@@ -32,6 +38,8 @@ public actor BackendRegistry {
     private let activeChecks: ActiveChecks?
     private let closeSessionsOnDown: Bool
     private var checkLoops: [Task<Void, Never>] = []
+    private let failback: FailbackSettings
+    private var holdReleases: [Int: Task<Void, Never>] = [:]
     private let healthCheck: any HealthCheck
     private let clock: any ProxyClock
     private let logger: Logger
@@ -47,13 +55,22 @@ public actor BackendRegistry {
         probeDelay: Duration?,
         activeChecks: ActiveChecks? = nil,
         closeSessionsOnDown: Bool = false,
+        failback: FailbackSettings = FailbackSettings(),
+        heldAtStart: Set<Endpoint> = [],
         healthCheck: any HealthCheck,
         clock: any ProxyClock = SystemClock(),
         logger: Logger
     ) {
         let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element) }
         self.backends = backends
-        self.states = Array(repeating: State(), count: backends.count)
+        var initial = State()
+        initial.holdDelay = failback.delay
+        self.states = backends.map { backend in
+            var state = initial
+            state.held = heldAtStart.contains(backend.endpoint)
+            return state
+        }
+        self.failback = failback
         self.probeDelay = probeDelay
         self.activeChecks = activeChecks
         self.closeSessionsOnDown = closeSessionsOnDown
@@ -61,7 +78,10 @@ public actor BackendRegistry {
         self.clock = clock
         self.logger = logger
         self.publisher = SnapshotPublisher(
-            RegistrySnapshot(backends: backends.map { BackendStatus(backend: $0, isUp: true, administrativeState: .enabled) }))
+            RegistrySnapshot(
+                backends: backends.map {
+                    BackendStatus(backend: $0, isUp: true, administrativeState: .enabled, isHeld: heldAtStart.contains($0.endpoint))
+                }))
     }
 
     /// The latest published state; cheap enough to read for every connection.
@@ -89,10 +109,12 @@ public actor BackendRegistry {
         guard !isShutDown else { return }
         states[backend.index].lastError = reason
         guard states[backend.index].isUp else { return }
+        let now = clock.now
         states[backend.index].isUp = false
-        states[backend.index].lastChange = clock.now
+        states[backend.index].lastChange = now
         states[backend.index].lastChangeWallTime = WallClock.now
         states[backend.index].successes = 0
+        noteFailureForFailback(backend, now: now)
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
         emit(.down(backend, reason: reason))
@@ -118,12 +140,81 @@ public actor BackendRegistry {
         states[backend.index].lastChangeWallTime = WallClock.now
         states[backend.index].failures = 0
         probes.removeValue(forKey: backend.index)?.cancel()
+        let hold = holdOnReturn(backend)
         publish()
         let how = evidence.map { " (\($0))" } ?? ""
         logger.notice(
-            "backend \(backend) is back after \(GoDuration.formatApproximately(spell))\(how)",
+            "backend \(backend) is back after \(GoDuration.formatApproximately(spell))\(how)\(hold)",
             metadata: ["backend": "\(backend)", "event": "backend_up"])
         emit(.up(backend, downtime: spell))
+    }
+
+    // MARK: Failback policy
+
+    /// On a failure: `manual` holds the backend from now on; `hold` doubles its hold-down time
+    /// if it fails again soon after returning (it flaps), and cancels a pending return.
+    private func noteFailureForFailback(_ backend: Backend, now: Duration) {
+        holdReleases.removeValue(forKey: backend.index)?.cancel()
+        switch failback.policy {
+        case .auto:
+            return
+        case .hold:
+            let state = states[backend.index]
+            let flapped = state.held || state.lastReturn.map { now - $0 < state.holdDelay * 2 } ?? false
+            states[backend.index].holdDelay = flapped ? min(state.holdDelay * 2, FailbackSettings.maximumDelay) : failback.delay
+        case .manual:
+            if !states[backend.index].held {
+                states[backend.index].held = true
+                saveHeld()
+            }
+        }
+    }
+
+    /// On a return: ` (held ...)` for the log line, after arranging the hold.
+    private func holdOnReturn(_ backend: Backend) -> String {
+        switch failback.policy {
+        case .auto:
+            states[backend.index].lastReturn = clock.now
+            return ""
+        case .manual:
+            guard states[backend.index].held else { return "" }
+            return "; held out of rotation until an operator allows it back (tcp-fallback ctl failback \(backend))"
+        case .hold:
+            let delay = states[backend.index].holdDelay
+            states[backend.index].held = true
+            let clock = self.clock
+            holdReleases[backend.index] = Task {
+                do { try await clock.sleep(for: delay) } catch { return }
+                self.releaseHold(backend, by: "its hold-down time of \(GoDuration.formatApproximately(delay)) passed")
+            }
+            return "; held out of rotation for \(GoDuration.formatApproximately(delay)) (hold-down)"
+        }
+    }
+
+    /// Puts a held backend back into rotation. Returns whether it was held.
+    @discardableResult
+    public func releaseHold(_ backend: Backend, by reason: String = "an operator allowed it back") -> Bool {
+        holdReleases.removeValue(forKey: backend.index)?.cancel()
+        guard states[backend.index].held else { return false }
+        states[backend.index].held = false
+        states[backend.index].lastReturn = clock.now
+        if failback.policy == .manual { saveHeld() }
+        publish()
+        logger.notice("backend \(backend) is back in rotation: \(reason)", metadata: ["backend": "\(backend)", "event": "failback"])
+        return true
+    }
+
+    /// Keeps the held backends in the state file, so a restart does not undo a `manual` hold.
+    private func saveHeld() {
+        guard let path = failback.stateFile else { return }
+        let held = zip(backends, states).filter { $1.held }.map { "held \($0.0.endpoint)" }
+        let text = "# tcp-fallback: backends held out of rotation until 'tcp-fallback ctl failback BACKEND'\n"
+            + held.map { $0 + "\n" }.joined()
+        do {
+            try FileBytes.writeAtomically(Array(text.utf8), to: path)
+        } catch {
+            logger.error("cannot save the failback state: \(error)", metadata: ["event": "state_file"])
+        }
     }
 
     /// Takes `backend` out of rotation or puts it back, as an operator asks (control socket).
@@ -143,6 +234,8 @@ public actor BackendRegistry {
         probes.removeAll()
         for loop in checkLoops { loop.cancel() }
         checkLoops.removeAll()
+        for release in holdReleases.values { release.cancel() }
+        holdReleases.removeAll()
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers.removeAll()
     }
@@ -276,11 +369,21 @@ public actor BackendRegistry {
     public func isProbing(_ backend: Backend) -> Bool { probes[backend.index] != nil }
 
     private func publish() {
-        publisher.publish(
-            RegistrySnapshot(
-                backends: zip(backends, states).map {
-                    BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState)
-                }))
+        let previous = publisher.snapshot.current
+        let snapshot = RegistrySnapshot(
+            backends: zip(backends, states).map {
+                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.held)
+            })
+        publisher.publish(snapshot)
+        // Traffic goes back up the list: optionally end what still runs on the lower backends.
+        if failback.closeLowerConnections, let current = snapshot.current, let previous, current.index < previous.index {
+            let closed = backends.dropFirst(current.index + 1).reduce(0) { $0 + $1.connections.closeAll() }
+            if closed > 0 {
+                logger.notice(
+                    "closed \(closed) connection(s) on backends after \(current), now that new clients go to it again",
+                    metadata: ["backend": "\(current)", "event": "failback_close"])
+            }
+        }
     }
 
     // MARK: Reports
@@ -290,6 +393,8 @@ public actor BackendRegistry {
         public let backend: Backend
         public let isUp: Bool
         public let administrativeState: AdministrativeState
+        /// Held out of rotation by the failback policy.
+        public let isHeld: Bool
         /// Total time spent down, including the current spell.
         public let downtime: Duration
         /// How long ago the state last changed; `nil` if it never did.
@@ -305,7 +410,7 @@ public actor BackendRegistry {
         return zip(backends, states).map { backend, state in
             let current = state.isUp ? .zero : (state.lastChange.map { now - $0 } ?? .zero)
             return Report(
-                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, downtime: state.pastDowntime + current,
+                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.held, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
                 lastChangeWallTime: state.lastChangeWallTime,
                 counters: backend.counters.values)

@@ -16,9 +16,11 @@ public struct BackendStatus: Sendable {
     /// Health: false once a connection or probe failed, until a probe succeeds.
     public let isUp: Bool
     public let administrativeState: AdministrativeState
+    /// Held out of rotation by the failback policy although it answers (hold-down or manual).
+    public let isHeld: Bool
 
     /// Whether new clients may be sent to it at all.
-    public var isInRotation: Bool { administrativeState == .enabled }
+    public var isInRotation: Bool { administrativeState == .enabled && !isHeld }
 }
 
 /// The registry's state as the accept path sees it: immutable, replaced whole on each change,

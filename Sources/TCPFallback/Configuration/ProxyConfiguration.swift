@@ -29,6 +29,11 @@ public struct ProxyConfiguration: Sendable {
     /// Close the open connections of a backend when it is marked down, so clients reconnect
     /// to the next one instead of hanging on a dead server.
     public var closeSessionsOnDown = true
+    /// When a backend that came back is used again.
+    public var failback = FailbackSettings()
+    /// When no backend connects, how long a new client may wait for one to come back; `nil`
+    /// closes it at once (as the original).
+    public var queueTimeout: Duration?
 
     public init(
         listen: Endpoint,
@@ -75,4 +80,31 @@ public struct ActiveChecks: Sendable, Equatable {
     /// While a backend is between states (some successes or failures, not enough yet), checks
     /// come faster, so a change is confirmed sooner.
     var transitionInterval: Duration { max(interval / 4, .milliseconds(100)) }
+}
+
+/// When a backend that failed and came back is used again, and what happens then.
+public struct FailbackSettings: Sendable, Equatable {
+    public enum Policy: String, Sendable, CaseIterable {
+        /// At once, as the original.
+        case auto
+        /// After it has stayed up for a hold-down time, which doubles each time it flaps.
+        case hold
+        /// Only when an operator allows it (`tcp-fallback ctl failback BACKEND`); the decision
+        /// is kept in the state file across restarts.
+        case manual
+    }
+
+    public var policy: Policy = .auto
+    /// The first hold-down time of `hold`.
+    public var delay: Duration = .seconds(30)
+    /// Where `manual` keeps the backends it holds; none: held until the process ends.
+    public var stateFile: String?
+    /// When new clients go back to a higher-priority backend, close the connections still on
+    /// lower ones, so writes do not go to two servers at once.
+    public var closeLowerConnections = false
+
+    public init() {}
+
+    /// The longest hold-down time `hold` grows to.
+    static let maximumDelay: Duration = .seconds(3600)
 }

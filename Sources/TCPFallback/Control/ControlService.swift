@@ -73,11 +73,15 @@ public struct ControlService: Sendable {
             return success("closed \(closed) connection(s) on \(target)", json: command.json ? .object([("backend", .string("\(target)")), ("closed", .int(closed))]) : nil)
         case .failback(let name):
             guard let target = backend(name) else { return unknown(name) }
-            let held = proxy.registry.snapshot.backends[target.index].administrativeState != .enabled
-            if held { await registry.setAdministrativeState(target, .enabled) }
+            let status = proxy.registry.snapshot.backends[target.index]
+            var held = await registry.releaseHold(target)
+            if status.administrativeState != .enabled {
+                await registry.setAdministrativeState(target, .enabled)
+                held = true
+            }
             let text = held
-                ? "\(target) is back in rotation"
-                : "\(target) is not held: failback is automatic (new connections return to it as soon as it is up)"
+                ? "\(target) is back in rotation" + (status.isUp ? "" : " (it is down: new clients go to it once it answers)")
+                : "\(target) is not held: nothing to allow back"
             return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(held))]) : nil)
         case .profileStart(let path):
             guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }
@@ -99,6 +103,7 @@ public struct ControlService: Sendable {
                     ("address", .string("\(report.backend)")),
                     ("state", .string(report.isUp ? "up" : "down")),
                     ("admin", .string(report.administrativeState.rawValue)),
+                    ("held", .bool(report.isHeld)),
                     ("in_use", .bool(report.backend === current)),
                     ("active_connections", .int(c.activeConnections)),
                     ("connections_total", .int(c.connectionsTotal)),
@@ -116,6 +121,7 @@ public struct ControlService: Sendable {
         for report in reports {
             let c = report.counters
             let state = (report.isUp ? "up" : "down") + (report.administrativeState == .enabled ? "" : ",\(report.administrativeState.rawValue)")
+                + (report.isHeld ? ",held" : "")
             rows.append([
                 "\(report.backend.index)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
                 "\(c.activeConnections)", "\(c.connectionsTotal)", "\(c.bytesFromClient)", "\(c.bytesToClient)", "\(c.connectErrors)",

@@ -54,11 +54,13 @@ public final class ProxyMetrics: Sendable {
 
         for report in reports {
             let labels = [("backend", "\(report.backend)")]
-            let state = report.administrativeState == .enabled ? (report.isUp ? "up" : "down") : report.administrativeState.rawValue
-            for candidate in ["up", "down", "disabled", "draining"] {
+            let state =
+                report.administrativeState != .enabled ? report.administrativeState.rawValue
+                : report.isHeld ? "held" : report.isUp ? "up" : "down"
+            for candidate in ["up", "down", "held", "disabled", "draining"] {
                 gauge(
                     "tcp_fallback_backend_state", labels + [("state", candidate)], candidate == state ? 1 : 0,
-                    help: "1 for the backend's current state: up, down (failing), disabled or draining (by an operator).")
+                    help: "1 for the backend's current state: up, down (failing), held (by the failback policy), disabled or draining (by an operator).")
             }
             gauge("tcp_fallback_backend_up", labels, report.isUp ? 1 : 0, help: "1 while the backend is healthy.")
             gauge("tcp_fallback_backend_in_use", labels, report.backend === snapshot.current ? 1 : 0, help: "1 for the backend new clients go to.")

@@ -15,6 +15,8 @@ struct ClientConnector {
     let counters: ProxyCounters
     /// Wait for each backend's first bytes before committing a client to it.
     let greetingGate: GreetingGate?
+    /// How long a client may wait for a backend to come back when none connects.
+    let queueTimeout: TimeAmount?
     let logger: Logger
 
     /// Starts connecting when `channel` becomes active, and holds what the client sends until
@@ -75,13 +77,23 @@ struct ClientConnector {
     func start(client: any Channel, hold: ClientHold) {
         let order = registry.snapshot.connectOrder
         let clientAddress = PeerAddress(client.remoteAddress)
-        attempt(order[...], client: client, hold: hold, clientAddress: clientAddress, failures: [])
+        attempt(order[...], client: client, hold: hold, clientAddress: clientAddress, failures: [], queueDeadline: nil)
     }
 
     private func attempt(
-        _ remaining: ArraySlice<Backend>, client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String]
+        _ remaining: ArraySlice<Backend>, client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String],
+        queueDeadline: NIODeadline?
     ) {
         guard let backend = remaining.first else {
+            if let deadline = queueDeadline ?? queueTimeout.map({ .now() + $0 }), NIODeadline.now() < deadline, client.isActive {
+                if queueDeadline == nil {
+                    logger.info(
+                        "no backend available for \(clientAddress); it waits up to \(GoDuration.format(.nanoseconds(queueTimeout!.nanoseconds))) for one",
+                        metadata: ["client": "\(clientAddress)", "event": "queued"])
+                }
+                waitForBackend(client: client, hold: hold, clientAddress: clientAddress, failures: failures, deadline: deadline)
+                return
+            }
             logger.error(
                 "no backend available for \(clientAddress), closing it: \(failures.joined(separator: "; "))",
                 metadata: ["client": "\(clientAddress)", "event": "no_backend"])
@@ -122,8 +134,21 @@ struct ClientConnector {
                         "failing over \(clientAddress) from \(reason)",
                         metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
                 }
-                attempt(remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason])
+                attempt(
+                    remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason],
+                    queueDeadline: queueDeadline)
             }
+        }
+    }
+
+    /// Looks again every 50ms until a backend in rotation is up or the deadline passes.
+    private func waitForBackend(
+        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String], deadline: NIODeadline
+    ) {
+        client.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
+            guard client.isActive else { return }
+            let up = registry.snapshot.backends.filter { $0.isUp && $0.isInRotation }.map(\.backend)
+            attempt(up[...], client: client, hold: hold, clientAddress: clientAddress, failures: failures, queueDeadline: deadline)
         }
     }
 

@@ -31,11 +31,13 @@ public final class TCPFallbackProxy: Sendable {
     /// - Parameters:
     ///   - clock: drives probe delays; tests pass a manual one.
     ///   - healthCheck: what probes run; by default a TCP connect within the connect timeout.
+    ///   - heldAtStart: backends the `manual` failback policy held when the proxy last ran.
     public init(
         configuration: ProxyConfiguration,
         logger: Logger,
         clock: any ProxyClock = SystemClock(),
-        healthCheck: (any HealthCheck)? = nil
+        healthCheck: (any HealthCheck)? = nil,
+        heldAtStart: Set<Endpoint> = []
     ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
         self.configuration = configuration
@@ -51,6 +53,8 @@ public final class TCPFallbackProxy: Sendable {
             probeDelay: configuration.probeDelay,
             activeChecks: configuration.activeChecks,
             closeSessionsOnDown: configuration.closeSessionsOnDown,
+            failback: configuration.failback,
+            heldAtStart: heldAtStart,
             healthCheck: healthCheck ?? defaultCheck,
             clock: clock,
             logger: logger)
@@ -160,6 +164,7 @@ public final class TCPFallbackProxy: Sendable {
         let connector = ClientConnector(
             registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), counters: counters,
             greetingGate: configuration.greetingTimeout.map { GreetingGate(timeout: $0, mysql: configuration.check == .mysql) },
+            queueTimeout: configuration.queueTimeout.map { TimeAmount($0) },
             logger: logger)
         let (counters, logger) = (self.counters, self.logger)
         // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
