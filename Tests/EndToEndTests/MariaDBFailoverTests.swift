@@ -102,4 +102,43 @@ struct MariaDBFailoverTests {
         #expect(cluster.proxy.waitForLog("backend 127.0.0.1:\(cluster.primary.port) is back after"))
         #expect(cluster.serverID() == "1")
     }
+
+    @Test func aGracefulStopOfThePrimaryFailsOver() throws {
+        let cluster = try Cluster()
+        #expect(cluster.serverID() == "1")
+        cluster.primary.signal(SIGTERM)  // mariadbd shuts down cleanly
+        let result = try #require(cluster.timeToFirstWrite(startingAt: 500))
+        #expect(result.seconds < 3, "first successful write \(result.seconds)s after SIGTERM")
+        #expect(cluster.serverID() == "2")
+    }
+
+    @Test func underHoldFailbackTheOldPrimaryWaitsOutItsHoldDown() throws {
+        let cluster = try Cluster(failback: "hold")
+        cluster.primary.crash()
+        #expect(cluster.timeToFirstWrite(startingAt: 600) != nil)
+        try cluster.primary.start()
+        #expect(cluster.proxy.waitForLog("(hold-down)"))
+        #expect(cluster.serverID() == "2")  // still held
+    }
+
+    /// A primary that answers "Too many connections": the gate sends clients to the replica.
+    @Test func aPrimaryThatRefusesWithAnErrorPacketIsSkipped() async throws {
+        let cluster = try Cluster()
+        #expect(cluster.serverID() == "1")
+        // Ten connections allowed (the least MariaDB takes), plus one for an administrator: hold them all.
+        try cluster.primary.sql("SET GLOBAL max_connections = 10")
+        let holders = (0..<11).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/mariadb")
+            process.arguments = ["-S", cluster.primary.socketPath, "-u", "root", "-e", "SELECT SLEEP(20)"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try? process.run()
+            return process
+        }
+        defer { for holder in holders { holder.terminate() } }
+        #expect(await eventually(timeout: .seconds(10)) { (try? cluster.primary.sql("SELECT 1")) == nil })
+        #expect(cluster.serverID() == "2")
+        #expect(cluster.proxy.waitForLog("Too many connections"), "\(cluster.proxy.log)")
+    }
 }
