@@ -23,6 +23,7 @@ import Glibc
             proxy = try ProxyProcess(
                 ["-control", directory.file("control.sock")] + extra
                     + ["127.0.0.1:0", "127.0.0.1:\(first.port)", "127.0.0.1:\(second.port)"])
+            _ = proxy.waitForLog("control socket at")
         }
 
         func ctl(_ words: String...) throws -> (status: Int32, output: String) {
@@ -83,6 +84,7 @@ import Glibc
         let other = try TestServer.naming("other")
         let path = directory.file("control.sock")
         let proxy = try ProxyProcess(["-control", path, "127.0.0.1:0", "127.0.0.1:\(echo.port)", "127.0.0.1:\(other.port)"])
+        _ = proxy.waitForLog("control socket at")
         let open = try TestSocket.connect(port: proxy.port)
         try open.send("a")
         #expect(try open.receiveString(exactly: 1) == "a")

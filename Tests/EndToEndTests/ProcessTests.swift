@@ -130,7 +130,8 @@ import Glibc
                 if (index + round) % 5 == 0 { client.reset() } else { client.close() }
             }
         }
-        #expect(await eventually(timeout: .seconds(10)) { proxy.openDescriptors == before }, "before \(before), after \(proxy.openDescriptors)")
+        let settled = await eventually(timeout: .seconds(20)) { proxy.openDescriptors == before }
+        #expect(settled, "before \(before), after \(proxy.openDescriptors): \(proxy.descriptorTargets)")
     }
 
     /// A client that does not read: the proxy stops reading from the backend instead of

@@ -60,6 +60,9 @@ public final class ProxyProcess: @unchecked Sendable {
             while Date() < deadline {
                 if let port = listeningPort() {
                     self.port = port
+                    // The control socket and the metrics endpoint open just after the listener.
+                    if arguments.contains("-control") { _ = waitForLog("control socket at") }
+                    if arguments.contains("-metrics") { _ = waitForLog("/metrics") }
                     return
                 }
                 if !process.isRunning { break }
@@ -104,6 +107,15 @@ public final class ProxyProcess: @unchecked Sendable {
     /// Open file descriptors of the process.
     public var openDescriptors: Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// What each open descriptor of the process points at, for failure messages.
+    public var descriptorTargets: [String] {
+        let directory = "/proc/\(pid)/fd"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().map { name in
+            "\(name)->" + ((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name)) ?? "?")
+        }
     }
 
     /// Resident memory of the process, in bytes.

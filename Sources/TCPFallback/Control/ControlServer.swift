@@ -33,6 +33,9 @@ public final class ControlServer: Sendable {
     /// answers on is not.
     public static func start(path: String, service: ControlService, group: any EventLoopGroup, logger: Logger) async throws(OpenError) -> ControlServer {
         if Self.answers(path) { throw OpenError(path: path, reason: "another process is listening on it") }
+        // Created private from the start (umask), not just after (chmod): no moment of wider access.
+        let previousMask = umask(0o177)
+        defer { umask(previousMask) }
         do {
             let channel = try await ServerBootstrap(group: group)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
