@@ -20,3 +20,15 @@ struct DurationArgument: Sendable, CustomStringConvertible {
 
     var description: String { GoDuration.format(duration) }
 }
+
+/// For `@Option(transform:)` of a flag that takes one of a few words; the error lists them.
+func choice<Choice: RawRepresentable & CaseIterable & Sendable>(of _: Choice.Type, for flag: String) -> @Sendable (String) throws -> Choice
+where Choice.RawValue == String {
+    { text in
+        guard let value = Choice(rawValue: text) else {
+            let words = Choice.allCases.map(\.rawValue)
+            throw ValidationError("unknown -\(flag) \"\(text)\" (use \(words.dropLast().joined(separator: ", ")) or \(words.last!))")
+        }
+        return value
+    }
+}

@@ -51,10 +51,7 @@ struct TCPFallbackCommand: ParsableCommand {
     @Option(
         name: .customLong("check"),
         help: ArgumentHelp("What probes and active checks run: tcp (a connect) or mysql (a MySQL/MariaDB handshake; error packets fail). mysql also turns on -greeting-timeout. (default: tcp)", valueName: "kind"),
-        transform: { text in
-            guard let kind = HealthCheckKind(rawValue: text) else { throw ValidationError("unknown -check \"\(text)\" (use tcp or mysql)") }
-            return kind
-        })
+        transform: choice(of: HealthCheckKind.self, for: "check"))
     var check = HealthCheckKind.tcp
 
     @Option(
@@ -81,12 +78,7 @@ struct TCPFallbackCommand: ParsableCommand {
     @Option(
         name: .customLong("failback"),
         help: ArgumentHelp("When a backend that failed and came back is used again: auto (at once, as the original), hold (after -failback-delay up, doubling when it flaps), manual (only after 'tcp-fallback ctl failback BACKEND'; kept in -state-file). (default: auto)", valueName: "policy"),
-        transform: { text in
-            guard let policy = FailbackSettings.Policy(rawValue: text) else {
-                throw ValidationError("unknown -failback \"\(text)\" (use auto, hold or manual)")
-            }
-            return policy
-        })
+        transform: choice(of: FailbackSettings.Policy.self, for: "failback"))
     var failback = FailbackSettings.Policy.auto
 
     @Flag(name: .customLong("failback-close"), help: "When new clients go back to a higher-priority backend, close the connections still on lower ones.")
