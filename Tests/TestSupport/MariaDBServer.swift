@@ -12,15 +12,24 @@ public final class MariaDBServer: @unchecked Sendable {
 
     public let port: Int
     public let serverID: Int
+    /// Where it listens: 127.0.0.1, or an address in a test network namespace.
+    public let host: String
+    private let namespace: String?
+    private let maxConnectErrors: Int?
     private let directory: TemporaryDirectory
     private var process: Process?
 
     public var socketPath: String { directory.file("sock") }
 
-    public init(serverID: Int) throws {
+    /// - Parameters:
+    ///   - namespace: run inside this network namespace (`TestNetwork`), listening on `host`.
+    public init(serverID: Int, namespace: String? = nil, host: String = "127.0.0.1", maxConnectErrors: Int? = nil) throws {
         self.serverID = serverID
+        self.namespace = namespace
+        self.host = host
+        self.maxConnectErrors = maxConnectErrors
         directory = try TemporaryDirectory()
-        port = try refusingPort()
+        port = namespace == nil ? try refusingPort() : 3306
         let (status, output) = try runProcess("/usr/bin/mariadb-install-db", [
             "--no-defaults", "--datadir=\(directory.file("data"))", "--auth-root-authentication-method=normal",
             "--skip-test-db", "--user=root",
@@ -44,13 +53,23 @@ public final class MariaDBServer: @unchecked Sendable {
     /// Starts mariadbd (again) on the same data and port, and waits until it answers.
     public func start() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mariadbd")
-        process.arguments = [
+        var arguments = [
             "--no-defaults", "--datadir=\(directory.file("data"))", "--socket=\(socketPath)", "--port=\(port)",
-            "--bind-address=127.0.0.1", "--user=root", "--server-id=\(serverID)", "--log-bin=\(directory.file("binlog"))",
-            "--pid-file=\(directory.file("pid"))", "--skip-name-resolve", "--innodb-buffer-pool-size=16M",
+            "--bind-address=\(host)", "--user=root", "--server-id=\(serverID)", "--log-bin=\(directory.file("binlog"))",
+            "--pid-file=\(directory.file("pid"))", "--innodb-buffer-pool-size=16M",
             "--log-error=\(directory.file("error.log"))",
         ]
+        // In a namespace the server resolves its clients' names (from the namespace's hosts
+        // file), as a server on a network does: that is when it counts their handshake errors.
+        if namespace == nil { arguments.append("--skip-name-resolve") }
+        if let maxConnectErrors { arguments.append("--max-connect-errors=\(maxConnectErrors)") }
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, "/usr/sbin/mariadbd"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mariadbd")
+            process.arguments = arguments
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -90,10 +109,68 @@ public final class MariaDBServer: @unchecked Sendable {
 
 /// A client transaction through a proxy with the `mariadb` command-line client: returns its
 /// output, or nil if it failed.
-public func mariadbClient(port: Int, _ statements: String, timeout: Int = 10) -> String? {
+public func mariadbClient(host: String = "127.0.0.1", port: Int, _ statements: String, timeout: Int = 10) -> String? {
+    mariadbClientOutput(host: host, port: port, statements, timeout: timeout).ok
+}
+
+/// Like `mariadbClient`, with the output also when it failed (the server's error).
+public func mariadbClientOutput(host: String = "127.0.0.1", port: Int, _ statements: String, timeout: Int = 10) -> (ok: String?, output: String) {
     guard let (status, output) = try? runProcess("/usr/bin/timeout", [
-        "\(timeout)", "/usr/bin/mariadb", "-h", "127.0.0.1", "-P", "\(port)", "-u", "app", "-ppw", "--connect-timeout=\(timeout)",
+        "\(timeout)", "/usr/bin/mariadb", "-h", host, "-P", "\(port)", "-u", "app", "-ppw", "--connect-timeout=\(timeout)",
         "-N", "-B", "-e", statements,
-    ]), status == 0 else { return nil }
-    return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    ]) else { return (nil, "") }
+    let text = output.trimmingCharacters(in: .whitespacesAndNewlines)
+    return (status == 0 ? text : nil, text)
+}
+
+/// A network namespace with a veth link to this one: a test host at `remoteAddress` that this
+/// host reaches from `localAddress`, like a database server on another machine. The namespace
+/// gets its own /etc/hosts (through /etc/netns/NAME/hosts), so a server in it can resolve the
+/// proxy's address. Everything is removed by `remove()`.
+public final class TestNetwork: @unchecked Sendable {
+    public let name: String
+    public let localAddress: String
+    public let remoteAddress: String
+    private let link: String
+
+    public static var available: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
+    }
+
+    public init() throws {
+        let tag = String(UInt32.random(in: 0..<0xFFFFF), radix: 16)
+        name = "tf-test-\(tag)"
+        link = "tf\(tag)"
+        let subnet = Int.random(in: 0..<64) * 4
+        localAddress = "10.231.\(Int.random(in: 0...255)).\(subnet + 1)"
+        remoteAddress = localAddress.split(separator: ".").dropLast().joined(separator: ".") + ".\(subnet + 2)"
+        let steps: [[String]] = [
+            ["netns", "add", name],
+            ["link", "add", link + "a", "type", "veth", "peer", "name", link + "b"],
+            ["link", "set", link + "b", "netns", name],
+            ["addr", "add", localAddress + "/30", "dev", link + "a"],
+            ["link", "set", link + "a", "up"],
+            ["netns", "exec", name, "ip", "addr", "add", remoteAddress + "/30", "dev", link + "b"],
+            ["netns", "exec", name, "ip", "link", "set", link + "b", "up"],
+            ["netns", "exec", name, "ip", "link", "set", "lo", "up"],
+        ]
+        for step in steps {
+            let (status, output) = try runProcess("/usr/sbin/ip", step)
+            guard status == 0 else {
+                remove()
+                throw ProxyProcess.ProcessError(message: "ip \(step.joined(separator: " ")): \(output)")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: "/etc/netns/\(name)", withIntermediateDirectories: true)
+        try "127.0.0.1 localhost\n\(localAddress) proxy-host\n\(remoteAddress) db-host\n"
+            .write(toFile: "/etc/netns/\(name)/hosts", atomically: true, encoding: .utf8)
+    }
+
+    deinit { remove() }
+
+    public func remove() {
+        _ = try? runProcess("/usr/sbin/ip", ["link", "del", link + "a"])
+        _ = try? runProcess("/usr/sbin/ip", ["netns", "del", name])
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(name)")
+    }
 }

@@ -34,10 +34,16 @@ public struct MySQLCheck: HealthCheck {
         }.get()
         defer { channel.close(promise: nil) }
         try Self.judge(MySQLProtocol.parseGreeting(greeting))
-        // The polite end: a login the server answers (OK or error), then COM_QUIT.
-        try await channel.writeAndFlush(ByteBuffer(bytes: MySQLProtocol.handshakeResponse(user: user))).get()
-        _ = try? await FirstBytes.collect(from: channel, timeout: timeout) { bytes in
-            bytes.count >= 4 && bytes.count >= 4 + (Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16)
+        // The polite end: a login the server answers (OK or error), then COM_QUIT. The reader
+        // for the answer goes in before the login is sent: the server may answer and hang up
+        // at once, and NIO then reads everything whether anyone asked or not.
+        let login = ByteBuffer(bytes: MySQLProtocol.handshakeResponse(user: user))
+        _ = try? await channel.eventLoop.flatSubmit {
+            let answer = FirstBytes.collect(from: channel, timeout: timeout) { bytes in
+                bytes.count >= 4 && bytes.count >= 4 + (Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16)
+            }
+            channel.writeAndFlush(login, promise: nil)
+            return answer
         }.get()
         try? await channel.writeAndFlush(ByteBuffer(bytes: MySQLProtocol.quit)).get()
     }
