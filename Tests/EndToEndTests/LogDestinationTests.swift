@@ -40,6 +40,8 @@ struct LogDestinationTests {
         let port = try #require(started["MESSAGE"]?.split(separator: "listening on 127.0.0.1:").last?.split(separator: ";").first.flatMap { Int($0) })
         #expect(try TestSocket.connect(port: port).receiveToEnd() == Array("b".utf8))
         #expect(journal.waitFor { $0.contains("EVENT=backend_down") } != nil)
+        // Logged from two threads (the event loop and the registry): either may come first.
+        #expect(journal.waitFor { $0.contains("EVENT=failover") } != nil)
 
         let entries = Self.entries(journal)
         #expect(started["PRIORITY"] == "5")
