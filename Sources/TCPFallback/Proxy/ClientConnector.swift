@@ -101,43 +101,55 @@ struct ClientConnector {
             return
         }
         let connected = dialer.connect(to: backend, on: client.eventLoop)
-        let ready: EventLoopFuture<(any Channel, [UInt8])> =
-            if let greetingGate {
-                connected.flatMap { channel in
-                    greetingGate.await(channel).map { (channel, $0) }.flatMapErrorThrowing { error in
-                        channel.close(promise: nil)
-                        throw error
-                    }
-                }
-            } else {
-                connected.map { ($0, []) }
+        guard let greetingGate else {
+            // The common case, without the extra future the gate needs.
+            connected.assumeIsolated().whenComplete { result in
+                finish(result.map { ($0, []) }, backend: backend, remaining: remaining, client: client, hold: hold,
+                    clientAddress: clientAddress, failures: failures, queueDeadline: queueDeadline)
             }
+            return
+        }
+        let ready = connected.flatMap { channel in
+            greetingGate.await(channel).map { (channel, $0) }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }
         ready.assumeIsolated().whenComplete { result in
-            switch result {
-            case .success(let (channel, greeting)):
-                registry.reportConnectSuccess(backend)
-                relay(
-                    client: client, hold: hold, clientAddress: clientAddress, backendChannel: channel, backend: backend,
-                    greeting: greeting)
-            case .failure(let error) where ConnectFailure.isLocalResourceError(error):
-                // Out of descriptors or memory here: no backend is at fault, none is marked down.
-                logger.error(
-                    "cannot connect \(clientAddress) to \(backend): \(ConnectFailure.describe(error)) (local resource limit)",
-                    metadata: ["client": "\(clientAddress)", "backend": "\(backend)"])
-                client.close(promise: nil)
-            case .failure(let error):
-                registry.reportConnectFailure(backend, error: error)
-                let reason = "\(backend): \(ConnectFailure.describe(error))"
-                if remaining.count > 1 {
-                    counters.failovers.add(1, ordering: .relaxed)
-                    logger.info(
-                        "failing over \(clientAddress) from \(reason)",
-                        metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
-                }
-                attempt(
-                    remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason],
-                    queueDeadline: queueDeadline)
+            finish(result, backend: backend, remaining: remaining, client: client, hold: hold,
+                clientAddress: clientAddress, failures: failures, queueDeadline: queueDeadline)
+        }
+    }
+
+    /// What a connection attempt came to: relay, or move on down the list.
+    private func finish(
+        _ result: Result<(any Channel, [UInt8]), any Error>, backend: Backend, remaining: ArraySlice<Backend>,
+        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String], queueDeadline: NIODeadline?
+    ) {
+        switch result {
+        case .success(let (channel, greeting)):
+            registry.reportConnectSuccess(backend)
+            relay(
+                client: client, hold: hold, clientAddress: clientAddress, backendChannel: channel, backend: backend,
+                greeting: greeting)
+        case .failure(let error) where ConnectFailure.isLocalResourceError(error):
+            // Out of descriptors or memory here: no backend is at fault, none is marked down.
+            logger.error(
+                "cannot connect \(clientAddress) to \(backend): \(ConnectFailure.describe(error)) (local resource limit)",
+                metadata: ["client": "\(clientAddress)", "backend": "\(backend)"])
+            client.close(promise: nil)
+        case .failure(let error):
+            registry.reportConnectFailure(backend, error: error)
+            let reason = "\(backend): \(ConnectFailure.describe(error))"
+            if remaining.count > 1 {
+                counters.failovers.add(1, ordering: .relaxed)
+                logger.info(
+                    "failing over \(clientAddress) from \(reason)",
+                    metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
             }
+            attempt(
+                remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason],
+                queueDeadline: queueDeadline)
         }
     }
 
