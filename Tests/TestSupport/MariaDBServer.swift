@@ -30,10 +30,15 @@ public final class MariaDBServer: @unchecked Sendable {
         self.maxConnectErrors = maxConnectErrors
         directory = try TemporaryDirectory()
         port = namespace == nil ? try refusingPort() : 3306
-        let (status, output) = try runProcess("/usr/bin/mariadb-install-db", [
-            "--no-defaults", "--datadir=\(directory.file("data"))", "--auth-root-authentication-method=normal",
-            "--skip-test-db", "--user=root",
-        ])
+        // Its own temporary directory: two servers set up at once must not share /tmp's names.
+        try FileManager.default.createDirectory(atPath: directory.file("tmp"), withIntermediateDirectories: true)
+        let (status, output) = try runProcess(
+            "/usr/bin/mariadb-install-db",
+            [
+                "--no-defaults", "--datadir=\(directory.file("data"))", "--auth-root-authentication-method=normal",
+                "--skip-test-db", "--user=root",
+            ],
+            environment: ["TMPDIR": directory.file("tmp")])
         guard status == 0 else { throw ProxyProcess.ProcessError(message: "mariadb-install-db failed: \(output)") }
         try start()
         // Each server gets its own users, kept out of the binary log so a replica does not
@@ -56,7 +61,7 @@ public final class MariaDBServer: @unchecked Sendable {
         var arguments = [
             "--no-defaults", "--datadir=\(directory.file("data"))", "--socket=\(socketPath)", "--port=\(port)",
             "--bind-address=\(host)", "--user=root", "--server-id=\(serverID)", "--log-bin=\(directory.file("binlog"))",
-            "--pid-file=\(directory.file("pid"))", "--innodb-buffer-pool-size=16M",
+            "--pid-file=\(directory.file("pid"))", "--innodb-buffer-pool-size=16M", "--tmpdir=\(directory.file("tmp"))",
             "--log-error=\(directory.file("error.log"))",
         ]
         // In a namespace the server resolves its clients' names (from the namespace's hosts

@@ -151,11 +151,14 @@ public func runProxyBinary(_ arguments: [String]) throws -> (status: Int32, outp
 }
 
 /// Runs any program to completion; returns its exit status and combined output.
-public func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+public func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:]
+) throws -> (status: Int32, output: String) {
     let process = Process()
     let pipe = Pipe()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     process.standardError = pipe
     process.standardOutput = pipe
     process.standardInput = FileHandle.nullDevice

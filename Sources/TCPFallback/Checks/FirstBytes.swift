@@ -10,9 +10,9 @@ enum FirstBytes {
 
     /// Starts reading; the channel must have auto-read off and nothing else reading.
     ///
-    /// Call it from the connect future's own callback: NIO reads everything at once when the
-    /// peer closes (EPOLLRDHUP), auto-read or not, so a server that greets and hangs up at once
-    /// must find the collector in place within the same event-loop tick as the connect.
+    /// Bytes that arrived before (held by the channel's `InputHold`) are replayed first; after
+    /// that, call it before the peer can answer (see `MySQLCheck`), as NIO reads everything at
+    /// once when the peer closes (EPOLLRDHUP), auto-read or not.
     static func collect(
         from channel: any Channel, timeout: TimeAmount, until enough: @escaping @Sendable ([UInt8]) -> Bool
     ) -> EventLoopFuture<[UInt8]> {
@@ -37,6 +37,8 @@ enum FirstBytes {
             promise.fail(Failure(description: "nothing within \(GoDuration.formatApproximately(.nanoseconds(timeout.nanoseconds)))"))
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
+        // Whatever arrived before the collector was there comes first.
+        InputHold.of(channel)?.release()
         channel.read()
         return promise.futureResult
     }

@@ -19,7 +19,11 @@ struct BackendDialer: Sendable {
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try RelayBuffers.configure(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try RelayBuffers.configure(channel)
+                    // In place before the connect completes: a server may speak and hang up at once.
+                    try channel.pipeline.syncOperations.addHandler(InputHold())
+                }
             }
         if let address = backend.numericAddress {
             return bootstrap.connect(to: address)

@@ -21,67 +21,18 @@ struct ClientConnector {
 
     /// Starts connecting when `channel` becomes active, and holds what the client sends until
     /// the relay takes over.
-    func handler() -> some ChannelInboundHandler & RemovableChannelHandler {
-        ClientHold(connector: self)
+    func handler() -> InputHold {
+        InputHold { context in start(client: context.channel) }
     }
 
-    /// The client's first handler until its relay starts. Auto-read is off, but when a client
-    /// half-closes NIO reads everything it sent at once (EPOLLRDHUP) whatever the settings;
-    /// this handler keeps those bytes and the end of stream, and hands them to the relay.
-    final class ClientHold: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = ByteBuffer
-
-        private let connector: ClientConnector
-        private var context: ChannelHandlerContext?
-        private var held: [ByteBuffer] = []
-        private var ended = false
-
-        init(connector: ClientConnector) { self.connector = connector }
-
-        func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-
-        func channelActive(context: ChannelHandlerContext) {
-            connector.start(client: context.channel, hold: self)
-            context.fireChannelActive()
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            held.append(unwrapInboundIn(data))
-        }
-
-        func channelReadComplete(context: ChannelHandlerContext) {}
-
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case .inputClosed = event as? ChannelEvent {
-                ended = true
-            } else {
-                context.fireUserInboundEventTriggered(event)
-            }
-        }
-
-        /// Leaves the pipeline and replays what it held to the handlers behind it (the relay).
-        func release() {
-            guard let context else { return }
-            self.context = nil
-            let pipeline = context.pipeline
-            pipeline.syncOperations.removeHandler(context: context, promise: nil)
-            if !held.isEmpty {
-                for buffer in held { pipeline.syncOperations.fireChannelRead(NIOAny(buffer)) }
-                pipeline.syncOperations.fireChannelReadComplete()
-                held = []
-            }
-            if ended { pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
-        }
-    }
-
-    func start(client: any Channel, hold: ClientHold) {
+    func start(client: any Channel) {
         let order = registry.snapshot.connectOrder
         let clientAddress = PeerAddress(client.remoteAddress)
-        attempt(order[...], client: client, hold: hold, clientAddress: clientAddress, failures: [], queueDeadline: nil)
+        attempt(order[...], client: client, clientAddress: clientAddress, failures: [], queueDeadline: nil)
     }
 
     private func attempt(
-        _ remaining: ArraySlice<Backend>, client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String],
+        _ remaining: ArraySlice<Backend>, client: any Channel, clientAddress: PeerAddress, failures: [String],
         queueDeadline: NIODeadline?
     ) {
         guard let backend = remaining.first else {
@@ -91,7 +42,7 @@ struct ClientConnector {
                         "no backend available for \(clientAddress); it waits up to \(GoDuration.format(.nanoseconds(queueTimeout!.nanoseconds))) for one",
                         metadata: ["client": "\(clientAddress)", "event": "queued"])
                 }
-                waitForBackend(client: client, hold: hold, clientAddress: clientAddress, failures: failures, deadline: deadline)
+                waitForBackend(client: client, clientAddress: clientAddress, failures: failures, deadline: deadline)
                 return
             }
             logger.error(
@@ -104,7 +55,7 @@ struct ClientConnector {
         guard let greetingGate else {
             // The common case, without the extra future the gate needs.
             connected.assumeIsolated().whenComplete { result in
-                finish(result.map { ($0, []) }, backend: backend, remaining: remaining, client: client, hold: hold,
+                finish(result.map { ($0, []) }, backend: backend, remaining: remaining, client: client,
                     clientAddress: clientAddress, failures: failures, queueDeadline: queueDeadline)
             }
             return
@@ -116,7 +67,7 @@ struct ClientConnector {
             }
         }
         ready.assumeIsolated().whenComplete { result in
-            finish(result, backend: backend, remaining: remaining, client: client, hold: hold,
+            finish(result, backend: backend, remaining: remaining, client: client,
                 clientAddress: clientAddress, failures: failures, queueDeadline: queueDeadline)
         }
     }
@@ -124,13 +75,13 @@ struct ClientConnector {
     /// What a connection attempt came to: relay, or move on down the list.
     private func finish(
         _ result: Result<(any Channel, [UInt8]), any Error>, backend: Backend, remaining: ArraySlice<Backend>,
-        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String], queueDeadline: NIODeadline?
+        client: any Channel, clientAddress: PeerAddress, failures: [String], queueDeadline: NIODeadline?
     ) {
         switch result {
         case .success(let (channel, greeting)):
             registry.reportConnectSuccess(backend)
             relay(
-                client: client, hold: hold, clientAddress: clientAddress, backendChannel: channel, backend: backend,
+                client: client, clientAddress: clientAddress, backendChannel: channel, backend: backend,
                 greeting: greeting)
         case .failure(let error) where ConnectFailure.isLocalResourceError(error):
             // Out of descriptors or memory here: no backend is at fault, none is marked down.
@@ -148,24 +99,24 @@ struct ClientConnector {
                     metadata: ["client": "\(clientAddress)", "backend": "\(backend)", "event": "failover"])
             }
             attempt(
-                remaining.dropFirst(), client: client, hold: hold, clientAddress: clientAddress, failures: failures + [reason],
+                remaining.dropFirst(), client: client, clientAddress: clientAddress, failures: failures + [reason],
                 queueDeadline: queueDeadline)
         }
     }
 
     /// Looks again every 50ms until a backend in rotation is up or the deadline passes.
     private func waitForBackend(
-        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, failures: [String], deadline: NIODeadline
+        client: any Channel, clientAddress: PeerAddress, failures: [String], deadline: NIODeadline
     ) {
         client.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
             guard client.isActive else { return }
             let up = registry.snapshot.backends.filter { $0.isUp && $0.isInRotation }.map(\.backend)
-            attempt(up[...], client: client, hold: hold, clientAddress: clientAddress, failures: failures, queueDeadline: deadline)
+            attempt(up[...], client: client, clientAddress: clientAddress, failures: failures, queueDeadline: deadline)
         }
     }
 
     private func relay(
-        client: any Channel, hold: ClientHold, clientAddress: PeerAddress, backendChannel: any Channel, backend: Backend,
+        client: any Channel, clientAddress: PeerAddress, backendChannel: any Channel, backend: Backend,
         greeting: [UInt8]
     ) {
         guard client.isActive else {
@@ -190,9 +141,10 @@ struct ClientConnector {
             session.reportBytes()
             client.writeAndFlush(ByteBuffer(bytes: greeting), promise: nil)
         }
-        // What the client sent early goes to the backend, then both ends read; the handlers
-        // request each further read themselves.
-        hold.release()
+        // What either side sent early goes across, then both ends read; the handlers request
+        // each further read themselves.
+        InputHold.of(client)?.release()
+        InputHold.of(backendChannel)?.release()
         client.read()
         backendChannel.read()
         logger.debug(
