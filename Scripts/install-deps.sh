@@ -13,5 +13,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 echo "install-deps: installing ${missing[*]}" >&2
+# Servers installed for the tests and benchmarks (mariadb, nginx, haproxy) are started by the
+# tests themselves: keep their packages from starting system services meanwhile.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq >&2
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
