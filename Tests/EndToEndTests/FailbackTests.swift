@@ -65,6 +65,19 @@ import TestSupport
         #expect(!(try String(contentsOfFile: stateFile, encoding: .utf8)).contains("held 127.0.0.1"))
     }
 
+    /// With nothing to fail away to, `manual` holds nothing: the one backend is used once back.
+    @Test func manualDoesNotHoldTheLastBackendStanding() throws {
+        let port = try refusingPort()
+        let proxy = try ProxyProcess(["-failback", "manual", "-probe-delay", "50ms", "127.0.0.1:0", "127.0.0.1:\(port)"])
+        defer { proxy.stop() }
+        #expect(try TestSocket.backendName(viaProxyAt: proxy.port) == "")  // closed: nothing up
+        let backend = try TestServer.naming("only", port: port)
+        defer { backend.stop() }
+        #expect(proxy.waitForLog("is back after"))
+        #expect(!proxy.log.contains("held out of rotation"))
+        #expect(try TestSocket.backendName(viaProxyAt: proxy.port) == "only")
+    }
+
     @Test func aBadStateFileStopsTheStart() throws {
         let directory = try TemporaryDirectory()
         let stateFile = directory.file("bad.state")

@@ -151,7 +151,8 @@ public actor BackendRegistry {
 
     // MARK: Failback policy
 
-    /// On a failure: `manual` holds the backend from now on; `hold` doubles its hold-down time
+    /// On a failure: `manual` holds the backend from now on (if clients fail away from it to
+    /// another backend); `hold` doubles its hold-down time
     /// if it fails again soon after returning (it flaps), and cancels a pending return.
     private func noteFailureForFailback(_ backend: Backend, now: Duration) {
         holdReleases.removeValue(forKey: backend.index)?.cancel()
@@ -163,7 +164,13 @@ public actor BackendRegistry {
             let flapped = state.held || state.lastReturn.map { now - $0 < state.holdDelay * 2 } ?? false
             states[backend.index].holdDelay = flapped ? min(state.holdDelay * 2, FailbackSettings.maximumDelay) : failback.delay
         case .manual:
-            if !states[backend.index].held {
+            // Held only when traffic really fails away from it: it was the backend new clients
+            // went to, and another one in rotation is up to take them.
+            let wasCurrent = publisher.snapshot.current === backend
+            let alternative = zip(backends, states).contains { other, state in
+                other !== backend && state.isUp && !state.held && state.administrativeState == .enabled
+            }
+            if wasCurrent && alternative && !states[backend.index].held {
                 states[backend.index].held = true
                 saveHeld()
             }
