@@ -50,7 +50,7 @@ public final class ControlServer: Sendable {
             chmod(path, 0o600)
             return ControlServer(path: path, channel: channel)
         } catch {
-            let reason = (error as? IOError).map { ConnectFailure.errnoText($0.errnoCode) } ?? "\(error)"
+            let reason = ConnectFailure.describe(error)
             throw OpenError(path: path, reason: reason)
         }
     }

@@ -35,7 +35,7 @@ public final class MetricsServer: Sendable {
                 .get()
             return MetricsServer(channel: channel)
         } catch {
-            let reason = (error as? IOError).map { ConnectFailure.errnoText($0.errnoCode) } ?? "\(error)"
+            let reason = ConnectFailure.describe(error)
             throw OpenError(endpoint: endpoint, reason: reason)
         }
     }
