@@ -12,9 +12,10 @@
 # The proxy's CPU time per short connection is printed too: on a 2-core machine shared with
 # the load generator and the backend it varies less from run to run than the rate.
 #
-# Short connections are also run through Benchmarks/NIOFloor, the cheapest correct SwiftNIO
-# relay (swift-nio's example glue handlers, nothing else): what it costs per connection is
-# SwiftNIO's share, the floor for a data path made of two NIO channels.
+# Short connections also run through two bare relays, to tell what costs what:
+# Benchmarks/NIOFloor, the cheapest correct SwiftNIO relay (swift-nio's example glue
+# handlers, nothing else), the floor for a data path made of two NIO channels; and
+# Benchmarks/EpollFloor, a Swift relay written straight on epoll as HAProxy is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,10 @@ done
 Scripts/install-deps.sh libsystemd-dev pkg-config haproxy wrk iperf3 nginx-light python3
 swift build -c release --product tcp-fallback >&2
 swift build -c release --package-path Benchmarks/NIOFloor >&2
+swift build -c release --package-path Benchmarks/EpollFloor >&2
 binary=.build/release/tcp-fallback
 floor_binary=Benchmarks/NIOFloor/.build/release/nio-floor
+epoll_binary=Benchmarks/EpollFloor/.build/release/epoll-floor
 
 work=$(mktemp -d /tmp/tcp-fallback-bench.XXXXXX)
 pids=()
@@ -49,7 +52,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
 iperf_port=$(free_port); http_port=$(free_port); dead_port=$(free_port)
-tf_iperf=$(free_port); tf_http=$(free_port); ha_iperf=$(free_port); ha_http=$(free_port); floor_http=$(free_port)
+tf_iperf=$(free_port); tf_http=$(free_port); ha_iperf=$(free_port); ha_http=$(free_port); floor_http=$(free_port); epoll_http=$(free_port)
 
 # Backends: an iperf3 server and nginx answering a small body.
 iperf3 -s -p "$iperf_port" -B 127.0.0.1 >/dev/null 2>&1 & pids+=($!)
@@ -77,6 +80,8 @@ threads_flag=()
 tf_pid=$!
 "$floor_binary" "$floor_http" "$http_port" "${maxthreads:-4}" & pids+=($!)
 floor_pid=$!
+"$epoll_binary" "$epoll_http" "$http_port" "${maxthreads:-4}" & pids+=($!)
+epoll_pid=$!
 cat > "$work/haproxy.cfg" <<CONF
 global
   maxconn 8000
@@ -96,7 +101,7 @@ listen http
 CONF
 haproxy -q -f "$work/haproxy.cfg" & pids+=($!)
 ha_pid=$!
-for port in $iperf_port $http_port $tf_iperf $tf_http $ha_iperf $ha_http $floor_http; do wait_port "$port"; done
+for port in $iperf_port $http_port $tf_iperf $tf_http $ha_iperf $ha_http $floor_http $epoll_http; do wait_port "$port"; done
 sleep 0.5
 
 throughput() {  # Gbit/s received over 4 parallel streams
@@ -139,6 +144,9 @@ for round in $(seq "$rounds"); do
   read -r rate cpu <<<"$(connections "$floor_http" "$floor_pid")"
   results[floor,cps]+="$rate "
   results[floor,cpu]+="$cpu "
+  read -r rate cpu <<<"$(connections "$epoll_http" "$epoll_pid")"
+  results[epoll,cps]+="$rate "
+  results[epoll,cpu]+="$cpu "
 done
 
 value() { tr ' ' '\n' <<<"${results[$1,$2]}" | grep -v '^$' | median; }
@@ -152,10 +160,11 @@ for row in "gbps:throughput, 4 streams (Gbit/s):higher" "cps:connections per sec
   printf '%-34s %14s %14s %10s  (%s is better)\n' "$label" "$tf" "$ha" "$(ratio "$tf" "$ha")" "$better"
 done
 echo
-echo "SwiftNIO floor (Benchmarks/NIOFloor, the same short connections):"
-printf '%-34s %14s %14s %10s\n' "measure" "NIO floor" "HAProxy" "ratio"
-for row in "cps:connections per second:higher" "cpu:CPU per connection (us):lower"; do
-  IFS=: read -r key label better <<<"$row"
-  floor=$(value floor "$key"); ha=$(value ha "$key")
-  printf '%-34s %14s %14s %10s  (%s is better)\n' "$label" "$floor" "$ha" "$(ratio "$floor" "$ha")" "$better"
+echo "Bare relays on the same short connections (Benchmarks/NIOFloor, Benchmarks/EpollFloor):"
+printf '%-34s %14s %14s %14s\n' "measure" "NIO floor" "epoll floor" "HAProxy"
+for row in "cps:connections per second" "cpu:CPU per connection (us)"; do
+  IFS=: read -r key label <<<"$row"
+  floor=$(value floor "$key"); epoll=$(value epoll "$key"); ha=$(value ha "$key")
+  printf '%-34s %14s %14s %14s\n' "$label" "$floor" "$epoll" "$ha"
+  printf '%-34s %14s %14s\n' "  ratio to HAProxy" "$(ratio "$floor" "$ha")" "$(ratio "$epoll" "$ha")"
 done
