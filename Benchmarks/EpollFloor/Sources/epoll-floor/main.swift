@@ -52,7 +52,6 @@ final class Relay {
     var connected = false
     var up = Direction()  // client → backend
     var down = Direction()  // backend → client
-    var closed = false
 
     init(client: Int32, backend: Int32) {
         self.client = client
@@ -125,9 +124,8 @@ final class Relay {
         return false
     }
 
+    /// Closes both sockets, resetting them after an error; the caller then forgets the relay.
     func finish(reset: Bool) {
-        guard !closed else { return }
-        closed = true
         if reset {
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
