@@ -25,12 +25,15 @@ let package = Package(
         ),
         // The SIGPROF handler of the CPU profiler: async-signal-safe code belongs in C.
         .target(name: "CProfiler"),
+        // The Linux calls of the data path that Glibc's module lacks (epoll, eventfd, accept4).
+        .target(name: "CDataPath"),
         // The engine: registry, probes, connector, data path, logging, stats.
         .target(
             name: "TCPFallback",
             dependencies: [
                 "CSystemd",
                 "CProfiler",
+                "CDataPath",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -114,7 +114,7 @@ public enum CommandLineTool {
         let backends = configuration.backends.map(\.description).joined(separator: ", ")
         let inherited = configuration.inheritedListeners.isEmpty ? "" : " (socket from systemd)"
         logger.notice(
-            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
+            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); \(proxy.dataLoopCount) data loop(s); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
             metadata: ["event": "started"])
 
         for endpoint in held.sorted(by: { $0.description < $1.description }) {
@@ -129,7 +129,7 @@ public enum CommandLineTool {
         notifier.ready(status: status.current)
         let statusTask = Task { if notifier.isEnabled { await status.run() } }
         let watchdog = notifier.watchdogInterval.map { interval in
-            Watchdog(group: proxy.eventLoopGroup, interval: interval, ping: { notifier.watchdogPing() })
+            Watchdog(loops: proxy.watchedLoops, timer: proxy.eventLoopGroup.next(), interval: interval, ping: { notifier.watchdogPing() })
         }
         watchdog?.start()
 

@@ -45,10 +45,10 @@ import Glibc
 
         let output = try Self.top(profile)
         #expect(output.contains("Type: cpu"))
-        // The relay itself, by its demangled Swift name, and NIO's channel reads and writes.
-        #expect(output.contains("TCPFallback.GlueHandler.channelReadComplete"), "\(output)")
-        #expect(output.contains("NIOPosix.BaseStreamSocketChannel.readFromSocket"), "\(output)")
-        #expect(output.contains("NIOPosix.BaseStreamSocketChannel.writeToSocket"), "\(output)")
+        // The data loop and its relay, by their demangled Swift names.
+        #expect(output.contains("TCPFallback.DataLoop.run()"), "\(output)")
+        #expect(output.contains("TCPFallback.DataLoop.(service in"), "\(output)")
+        #expect(output.contains("TCPFallback.DataLoop.(pump in"), "\(output)")
         #expect(!output.contains("??"))
         #expect(!output.contains("$s11TCPFallback"), "mangled names left: \(output)")
     }
@@ -76,7 +76,7 @@ import Glibc
         let (status, stopped) = try runProxyBinary(["ctl", "-control", socketPath, "profile", "stop"])
         #expect(status == 0, "\(stopped)")
         #expect(stopped.contains("wrote CPU profile \(profile)"))
-        #expect(try Self.top(profile).contains("TCPFallback.GlueHandler"))
+        #expect(try Self.top(profile).contains("TCPFallback.DataLoop"))
     }
 
     @Test func anUnwritableProfileIsRefusedAtStartUp() throws {

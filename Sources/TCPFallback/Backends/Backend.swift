@@ -8,16 +8,19 @@ public final class Backend: Sendable, CustomStringConvertible {
     public let endpoint: Endpoint
     /// Set when the host is an IP literal, so connecting skips the resolver.
     let numericAddress: SocketAddress?
-    /// Traffic counters, updated from the event loops without a hop to the registry.
-    public let counters = BackendCounters()
+    /// Traffic counters, one slot per data loop.
+    public let counters: BackendCounters
     /// The relays open on this backend.
-    public let connections = LiveConnections()
+    public let connections: LiveConnections
 
-    init(index: Int, endpoint: Endpoint) {
+    init(index: Int, endpoint: Endpoint, loops: Int = 1) {
         self.index = index
         self.endpoint = endpoint
         self.numericAddress =
             endpoint.isNumeric ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
+        let counters = BackendCounters(loops: loops)
+        self.counters = counters
+        self.connections = LiveConnections(backendIndex: index, counters: counters)
     }
 
     public var description: String { endpoint.description }

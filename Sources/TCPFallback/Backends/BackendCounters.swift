@@ -1,14 +1,23 @@
 import Synchronization
 
-/// Per-backend traffic counters. They are atomics rather than actor state because the data
-/// path updates them on every read batch, and a hop to an actor there would cost more than
-/// the forwarding itself.
+/// Per-backend traffic counters: one slot per data loop, written only by that loop (no
+/// read-modify-write and no shared cache line on the data path), summed when read.
 public final class BackendCounters: Sendable {
-    let connectionsTotal = Atomic<Int>(0)
-    let activeConnections = Atomic<Int>(0)
-    let bytesFromClient = Atomic<Int>(0)
-    let bytesToClient = Atomic<Int>(0)
+    /// Indexed by data loop.
+    let slots: [Slot]
+    /// Failed connection attempts; counted off the steady path, so a shared atomic.
     let connectErrors = Atomic<Int>(0)
+
+    final class Slot: Sendable {
+        let connectionsTotal = Atomic<Int>(0)
+        let activeConnections = Atomic<Int>(0)
+        let bytesFromClient = Atomic<Int>(0)
+        let bytesToClient = Atomic<Int>(0)
+    }
+
+    init(loops: Int) {
+        slots = (0..<max(loops, 1)).map { _ in Slot() }
+    }
 
     /// A consistent-enough copy for reporting.
     public struct Values: Sendable, Equatable {
@@ -20,21 +29,14 @@ public final class BackendCounters: Sendable {
     }
 
     public var values: Values {
-        Values(
-            connectionsTotal: connectionsTotal.load(ordering: .relaxed),
-            activeConnections: activeConnections.load(ordering: .relaxed),
-            bytesFromClient: bytesFromClient.load(ordering: .relaxed),
-            bytesToClient: bytesToClient.load(ordering: .relaxed),
-            connectErrors: connectErrors.load(ordering: .relaxed)
-        )
-    }
-
-    func connectionOpened() {
-        connectionsTotal.add(1, ordering: .relaxed)
-        activeConnections.add(1, ordering: .relaxed)
-    }
-
-    func connectionClosed() {
-        activeConnections.subtract(1, ordering: .relaxed)
+        var values = Values(connectionsTotal: 0, activeConnections: 0, bytesFromClient: 0, bytesToClient: 0,
+            connectErrors: connectErrors.load(ordering: .relaxed))
+        for slot in slots {
+            values.connectionsTotal += slot.connectionsTotal.load(ordering: .relaxed)
+            values.activeConnections += slot.activeConnections.load(ordering: .relaxed)
+            values.bytesFromClient += slot.bytesFromClient.load(ordering: .relaxed)
+            values.bytesToClient += slot.bytesToClient.load(ordering: .relaxed)
+        }
+        return values
     }
 }

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 
 /// Owns the health state of every backend and is its only writer: it marks backends down
 /// when a connection fails, probes each down backend in the background until it answers,
@@ -44,12 +46,24 @@ public actor BackendRegistry {
     private let clock: any ProxyClock
     private let logger: Logger
     private nonisolated let publisher: SnapshotPublisher
+    /// The thread the registry runs on. Reports from the data loops run here directly, with
+    /// no task to start: the registry keeps working even while Swift's cooperative pool
+    /// (as many threads as CPUs) is busy or blocked.
+    private nonisolated let loop: any EventLoop
+
+    /// Runs the registry's own tasks (probes, checks, hold-downs), including the checks'
+    /// nonisolated code, on the same loop.
+    private nonisolated let taskExecutor: EventLoopTaskExecutor
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
     /// - Parameters:
     ///   - probeDelay: delay between probes of a down backend; `nil` never probes.
     ///   - activeChecks: check every backend all the time instead (after `startChecks()`).
     ///   - closeSessionsOnDown: close a backend's open connections when it goes down.
     ///   - healthCheck: what a probe or check runs.
+    ///   - dataLoops: how many data loops count traffic (each backend has a counter slot per loop).
+    ///   - executor: the event loop the registry runs on; by default one of NIO's shared group.
     public init(
         backends endpoints: [Endpoint],
         probeDelay: Duration?,
@@ -59,9 +73,13 @@ public actor BackendRegistry {
         heldAtStart: Set<Endpoint> = [],
         healthCheck: any HealthCheck,
         clock: any ProxyClock = SystemClock(),
-        logger: Logger
+        logger: Logger,
+        dataLoops: Int = 1,
+        executor: (any EventLoop)? = nil
     ) {
-        let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element) }
+        self.loop = executor ?? MultiThreadedEventLoopGroup.singleton.next()
+        self.taskExecutor = EventLoopTaskExecutor(loop: loop)
+        let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element, loops: dataLoops) }
         self.backends = backends
         var initial = State()
         initial.holdDelay = failback.delay
@@ -93,13 +111,13 @@ public actor BackendRegistry {
     public nonisolated func reportConnectFailure(_ backend: Backend, error: any Error) {
         backend.counters.connectErrors.add(1, ordering: .relaxed)
         let reason = ConnectFailure.describe(error)
-        Task { await self.markDown(backend, reason: reason) }
+        loop.execute { self.assumeIsolated { $0.markDown(backend, reason: reason) } }
     }
 
     /// A client connected to `backend`; if it was down, it is back.
     public nonisolated func reportConnectSuccess(_ backend: Backend) {
         guard !snapshot.isUp(backend) else { return }
-        Task { await self.markUp(backend, evidence: "a client connected to it") }
+        loop.execute { self.assumeIsolated { $0.markUp(backend, evidence: "a client connected to it") } }
     }
 
     // MARK: State changes
@@ -189,13 +207,14 @@ public actor BackendRegistry {
         case .hold:
             let delay = states[backend.index].holdDelay
             states[backend.index].held = true
-            let clock = self.clock
-            holdReleases[backend.index] = Task {
-                do { try await clock.sleep(for: delay) } catch { return }
-                self.releaseHold(backend, by: "its hold-down time of \(GoDuration.formatApproximately(delay)) passed")
-            }
+            holdReleases[backend.index] = Task(executorPreference: taskExecutor) { await self.holdDown(backend, for: delay) }
             return "; held out of rotation for \(GoDuration.formatApproximately(delay)) (hold-down)"
         }
+    }
+
+    private func holdDown(_ backend: Backend, for delay: Duration) async {
+        do { try await clock.sleep(for: delay) } catch { return }
+        releaseHold(backend, by: "its hold-down time of \(GoDuration.formatApproximately(delay)) passed")
     }
 
     /// Puts a held backend back into rotation. Returns whether it was held.
@@ -283,24 +302,25 @@ public actor BackendRegistry {
     private func startProbing(_ backend: Backend) {
         // Active checks cover down backends too.
         guard activeChecks == nil, let delay = probeDelay, probes[backend.index] == nil else { return }
-        let (clock, healthCheck, logger) = (self.clock, self.healthCheck, self.logger)
-        // The task is isolated to this actor: it leaves it only to sleep and to check.
-        probes[backend.index] = Task {
-            while !Task.isCancelled {
-                do { try await clock.sleep(for: delay) } catch { return }
-                let started = clock.now
-                do {
-                    try await healthCheck.check(backend)
-                    self.probeObserver?(backend, clock.now - started, true)
-                    self.probeSucceeded(backend)
-                    return
-                } catch {
-                    if Task.isCancelled { return }
-                    self.probeObserver?(backend, clock.now - started, false)
-                    let reason = ConnectFailure.describe(error)
-                    logger.debug("probe of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
-                    self.probeFailed(backend, reason: reason)
-                }
+        // The task runs on the registry's loop: it leaves the actor only to sleep and to check.
+        probes[backend.index] = Task(executorPreference: taskExecutor) { await self.probe(backend, every: delay) }
+    }
+
+    private func probe(_ backend: Backend, every delay: Duration) async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: delay) } catch { return }
+            let started = clock.now
+            do {
+                try await healthCheck.check(backend)
+                probeObserver?(backend, clock.now - started, true)
+                probeSucceeded(backend)
+                return
+            } catch {
+                if Task.isCancelled { return }
+                probeObserver?(backend, clock.now - started, false)
+                let reason = ConnectFailure.describe(error)
+                logger.debug("probe of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
+                probeFailed(backend, reason: reason)
             }
         }
     }
@@ -319,23 +339,23 @@ public actor BackendRegistry {
     /// Starts checking every backend, up or down, if active checks are configured.
     public func startChecks() {
         guard let settings = activeChecks, checkLoops.isEmpty, !isShutDown else { return }
-        let (clock, healthCheck) = (self.clock, self.healthCheck)
         for backend in backends {
-            checkLoops.append(
-                Task {
-                    while !Task.isCancelled {
-                        let delay = self.inTransition(backend) ? settings.transitionInterval : settings.interval
-                        do { try await clock.sleep(for: delay) } catch { return }
-                        let started = clock.now
-                        do {
-                            try await healthCheck.check(backend)
-                            self.checkSucceeded(backend, latency: clock.now - started, settings: settings)
-                        } catch {
-                            if Task.isCancelled { return }
-                            self.checkFailed(backend, reason: ConnectFailure.describe(error), latency: clock.now - started, settings: settings)
-                        }
-                    }
-                })
+            checkLoops.append(Task(executorPreference: taskExecutor) { await self.check(backend, settings) })
+        }
+    }
+
+    private func check(_ backend: Backend, _ settings: ActiveChecks) async {
+        while !Task.isCancelled {
+            let delay = inTransition(backend) ? settings.transitionInterval : settings.interval
+            do { try await clock.sleep(for: delay) } catch { return }
+            let started = clock.now
+            do {
+                try await healthCheck.check(backend)
+                checkSucceeded(backend, latency: clock.now - started, settings: settings)
+            } catch {
+                if Task.isCancelled { return }
+                checkFailed(backend, reason: ConnectFailure.describe(error), latency: clock.now - started, settings: settings)
+            }
         }
     }
 

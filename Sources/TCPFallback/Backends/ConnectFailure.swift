@@ -16,6 +16,8 @@ enum ConnectFailure {
         switch error {
         case let error as IOError:
             return errnoText(error.errnoCode)
+        case let error as SocketError:
+            return errnoText(error.errno)
         case ChannelError.connectTimeout(let timeout):
             return "connect timed out after \(GoDuration.format(.nanoseconds(timeout.nanoseconds)))"
         case let error as NIOConnectionError:
@@ -33,6 +35,8 @@ enum ConnectFailure {
         switch error {
         case let error as IOError:
             return [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errnoCode)
+        case let error as SocketError:
+            return [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
         case let error as NIOConnectionError:
             return error.connectionErrors.contains { isLocalResourceError($0.error) }
         default:

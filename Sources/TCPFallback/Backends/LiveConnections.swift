@@ -1,28 +1,31 @@
-import NIOCore
 import Synchronization
 
-/// The relays open on one backend, so that an operator can close them (`shutdown sessions`).
+/// The open relays of one backend, for an operator or the registry to close (`shutdown
+/// sessions`, close-on-down, failback-close). The relays themselves live on the data loops;
+/// closing asks every loop, through its mailbox, to close those of this backend.
 public final class LiveConnections: Sendable {
-    private let relays = Mutex<[ObjectIdentifier: (client: any Channel, backend: any Channel)]>([:])
+    private let backendIndex: Int
+    private let counters: BackendCounters
+    private let closer = Mutex<(@Sendable (Int) -> Void)?>(nil)
 
-    func insert(_ id: ObjectIdentifier, client: any Channel, backend: any Channel) {
-        relays.withLock { $0[id] = (client, backend) }
+    init(backendIndex: Int, counters: BackendCounters) {
+        self.backendIndex = backendIndex
+        self.counters = counters
     }
 
-    func remove(_ id: ObjectIdentifier) {
-        _ = relays.withLock { $0.removeValue(forKey: id) }
+    /// Set by the data path once its loops run.
+    func install(closer: @escaping @Sendable (Int) -> Void) {
+        self.closer.withLock { $0 = closer }
     }
 
-    public var count: Int { relays.withLock { $0.count } }
+    /// Relays open now.
+    public var count: Int { counters.values.activeConnections }
 
-    /// Closes both sides of every open relay; returns how many there were.
+    /// Asks the loops to close both sides of every open relay; returns how many were open.
     @discardableResult
     public func closeAll() -> Int {
-        let open = relays.withLock { Array($0.values) }
-        for relay in open {
-            relay.client.close(promise: nil)
-            relay.backend.close(promise: nil)
-        }
-        return open.count
+        let open = count
+        if let close = closer.withLock({ $0 }) { close(backendIndex) }
+        return open
     }
 }

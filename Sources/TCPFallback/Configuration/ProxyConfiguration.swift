@@ -14,7 +14,8 @@ public struct ProxyConfiguration: Sendable {
     public var probeDelay: Duration?
     /// Interval of the periodic stats lines; `nil` turns them off.
     public var statsInterval: Duration?
-    /// Number of event-loop threads.
+    /// The most data loops (threads) to run (`-maxthreads`); fewer run when the process may
+    /// use fewer CPUs.
     public var eventLoopThreads: Int
     /// How long open connections may go on after a shutdown request before they are closed.
     public var shutdownGrace: Duration
@@ -34,6 +35,15 @@ public struct ProxyConfiguration: Sendable {
     /// When no backend connects, how long a new client may wait for one to come back; `nil`
     /// closes it at once (as the original).
     public var queueTimeout: Duration?
+    /// Above this many open client connections, stop accepting (the listen backlog holds
+    /// the rest); `nil`: no limit.
+    public var maxConnections: Int?
+    /// Close a connection idle in both directions for this long; `nil`: never.
+    public var idleTimeout: Duration?
+    /// TCP keepalive on both sides of every connection; `nil` turns it off.
+    public var keepalive: TCPKeepalive? = .default
+    /// Send a PROXY protocol header to backends, so they see the client's address.
+    public var sendProxy: ProxyProtocolVersion?
 
     public init(
         listen: Endpoint,
@@ -51,6 +61,20 @@ public struct ProxyConfiguration: Sendable {
         self.statsInterval = statsInterval
         self.eventLoopThreads = eventLoopThreads
         self.shutdownGrace = shutdownGrace
+    }
+}
+
+extension ProxyConfiguration {
+    /// What the data loops need of it.
+    var dataPathSettings: DataPathSettings {
+        DataPathSettings(
+            connectTimeout: connectTimeout,
+            greetingGate: greetingTimeout.map { GreetingGate(timeout: $0, mysql: check == .mysql) },
+            queueTimeout: queueTimeout,
+            idleTimeout: idleTimeout,
+            keepalive: keepalive,
+            sendProxy: sendProxy,
+            maxConnections: maxConnections)
     }
 }
 

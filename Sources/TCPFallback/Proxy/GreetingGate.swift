@@ -1,30 +1,28 @@
-import NIOCore
-
 /// For servers that speak first (MySQL): the client is committed to a backend only once the
 /// backend's first bytes have arrived, within a timeout, and for MySQL are not an error
 /// packet. A hung server (the kernel still completes handshakes for a stopped process) or
 /// one that answers "Too many connections" is then failed over like a refused connect, and
 /// the client only ever sees a good greeting, which is forwarded unchanged.
+///
+/// This type judges bytes; the data loop reads them (`DataLoop+Connect`).
 struct GreetingGate: Sendable {
-    let timeout: TimeAmount
+    let timeout: Duration
     /// Judge the bytes as a MySQL greeting (error packets and garbage fail).
     let mysql: Bool
 
-    init(timeout: Duration, mysql: Bool) {
-        self.timeout = TimeAmount(timeout)
-        self.mysql = mysql
+    /// Why a backend's greeting was not accepted.
+    struct Failure: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { "greeting: \(reason)" }
     }
 
-    /// The backend's greeting, or the reason it is not acceptable.
-    func await(_ channel: any Channel) -> EventLoopFuture<[UInt8]> {
-        let mysql = self.mysql
-        return FirstBytes.collect(from: channel, timeout: timeout) { bytes in
-            mysql ? MySQLProtocol.parseGreeting(bytes) != .incomplete : !bytes.isEmpty
-        }.flatMapThrowing { bytes in
-            if mysql { try MySQLCheck.judge(MySQLProtocol.parseGreeting(bytes)) }
-            return bytes
-        }.flatMapErrorThrowing { error in
-            throw FirstBytes.Failure(description: "greeting: \(error)")
-        }
+    /// Whether enough has arrived to judge.
+    func isComplete(_ bytes: [UInt8]) -> Bool {
+        mysql ? MySQLProtocol.parseGreeting(bytes) != .incomplete : !bytes.isEmpty
+    }
+
+    /// Throws the reason complete `bytes` are not an acceptable greeting.
+    func judge(_ bytes: [UInt8]) throws {
+        if mysql { try MySQLCheck.judge(MySQLProtocol.parseGreeting(bytes)) }
     }
 }

@@ -3,23 +3,30 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
-/// The proxy: a listener whose every client goes to the first healthy backend.
+/// The proxy: listeners whose every client goes to the first healthy backend.
 ///
-/// Data flows one way: listener → `ClientConnector` (reads the registry's snapshot) →
-/// `GlueHandler` pair. Connect failures go back to the `BackendRegistry`, which probes.
+/// Data flows one way: listener → data loop (reads the registry's snapshot, connects, fails
+/// over) → relay, all on the loop that accepted the client. Connect failures go back to the
+/// `BackendRegistry`, which probes. SwiftNIO runs what is not per connection: health checks,
+/// the control socket and the metrics server, on `eventLoopGroup`.
 public final class TCPFallbackProxy: Sendable {
     public let configuration: ProxyConfiguration
     public let registry: BackendRegistry
-    public let counters = ProxyCounters()
+    public let counters: ProxyCounters
+    /// Data-path threads: one per CPU the process may use, capped by `-maxthreads`.
+    public let dataLoopCount: Int
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let listeners = Mutex<[any Channel]>([])
+    private let running = Mutex<Running?>(nil)
+
+    /// The loops and what they serve, from `start()` to `shutdown`.
+    private struct Running: Sendable {
+        let loops: [DataLoop]
+        let threads: [LoopThread]
+        let address: SocketAddress
+        /// Listening sockets of our own (the loops close them) or systemd's (closed here).
+        let inherited: [Int32]
+    }
 
     /// Why the listener could not be opened.
     public struct ListenError: Error, CustomStringConvertible {
@@ -39,8 +46,12 @@ public final class TCPFallbackProxy: Sendable {
         healthCheck: (any HealthCheck)? = nil,
         heldAtStart: Set<Endpoint> = []
     ) {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads)
+        let loops = DataLoopCount.loops(cap: configuration.eventLoopThreads)
+        // Checks, the control socket and metrics are light: one thread serves them.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.configuration = configuration
+        self.dataLoopCount = loops
+        self.counters = ProxyCounters(loops: loops)
         self.group = group
         self.logger = logger
         let defaultCheck: any HealthCheck =
@@ -57,149 +68,172 @@ public final class TCPFallbackProxy: Sendable {
             heldAtStart: heldAtStart,
             healthCheck: healthCheck ?? defaultCheck,
             clock: clock,
-            logger: logger)
+            logger: logger,
+            dataLoops: loops,
+            executor: group.next())
     }
 
-    /// Opens the listener and starts accepting; returns the bound address (with the port the
-    /// kernel chose when the configured port is 0). Backends start up, as in the original:
-    /// nothing is probed before listening.
+    /// Opens the listeners and starts the data loops; returns the bound address (with the
+    /// port the kernel chose when the configured port is 0). Backends start up, as in the
+    /// original: nothing is probed before listening.
     public func start() async throws(ListenError) -> SocketAddress {
         await registry.startChecks()
         let endpoint = configuration.listen
-        if !configuration.inheritedListeners.isEmpty {
-            do {
-                let channels = try await adoptListeners(configuration.inheritedListeners)
-                listeners.withLock { $0 = channels }
-                return channels[0].localAddress!
-            } catch {
-                throw ListenError(endpoint: endpoint, reason: "inherited socket: \(Self.describeListenError(error))")
+        let listeners: [[(fd: Int32, shared: Bool)]]
+        let inherited = configuration.inheritedListeners
+        if !inherited.isEmpty {
+            // One socket cannot be split between loops as our own are (SO_REUSEPORT needs
+            // it before bind): every loop waits on all of them, and the kernel wakes one
+            // loop per connection (EPOLLEXCLUSIVE).
+            for fd in inherited {
+                let error = SocketCalls.setNonBlocking(fd)
+                guard error == 0 else {
+                    throw ListenError(endpoint: endpoint, reason: "inherited socket: \(ConnectFailure.errnoText(error))")
+                }
+                SocketCalls.prepareListener(fd, keepalive: configuration.keepalive)
             }
+            listeners = Array(repeating: inherited.map { ($0, true) }, count: dataLoopCount)
+        } else {
+            listeners = try bindListeners(endpoint).map { [($0, false)] }
         }
-        // An empty host means every interface: dual-stack if the machine has IPv6.
+        let address = Self.boundAddress(listeners[0][0].fd, fallback: endpoint)
+        do {
+            try startLoops(listeners, address: address, inherited: inherited)
+        } catch {
+            if inherited.isEmpty { for loop in listeners { for listener in loop { SocketCalls.close(listener.fd) } } }
+            throw ListenError(endpoint: endpoint, reason: ConnectFailure.errnoText(error.errno))
+        }
+        return address
+    }
+
+    /// One listening socket per loop, sharing the port through SO_REUSEPORT: the kernel
+    /// spreads new connections over the loops and each connection is served by the loop that
+    /// accepted it, with no hand-over between threads. An empty host means every interface:
+    /// dual-stack if the machine has IPv6.
+    private func bindListeners(_ endpoint: Endpoint) throws(ListenError) -> [Int32] {
         let hosts = endpoint.host.isEmpty ? ["::", "0.0.0.0"] : [endpoint.host]
-        var lastError: any Error = ChannelError.unknownLocalAddress
+        var lastReason = "no address"
         for host in hosts {
             do {
-                let channels = try await bindListeners(host: host, port: endpoint.port)
-                listeners.withLock { $0 = channels }
-                return channels[0].localAddress!
+                // SO_REUSEPORT would let a second copy of the proxy share the port without a
+                // word; a plain bind first makes a port already in use an error, as
+                // operators expect.
+                if endpoint.port != 0 { try PortProbe.ensureFree(host: host, port: endpoint.port) }
+                var address = try SocketAddress.makeAddressResolvingHost(host, port: endpoint.port)
+                var fds: [Int32] = []
+                for _ in 0..<dataLoopCount {
+                    switch SocketCalls.listen(on: address, reusePort: true, keepalive: configuration.keepalive, backlog: 4096) {
+                    case .success(let fd):
+                        fds.append(fd)
+                        if address.port == 0 {
+                            // The others share the port the kernel chose for the first.
+                            address = try SocketAddress.makeAddressResolvingHost(host, port: Int(SocketCalls.localAddress(fd).port))
+                        }
+                    case .failure(let error):
+                        for fd in fds { SocketCalls.close(fd) }
+                        throw error
+                    }
+                }
+                return fds
             } catch {
-                lastError = error
+                lastReason = Self.describeListenError(error)
             }
         }
-        throw ListenError(endpoint: endpoint, reason: Self.describeListenError(lastError))
+        throw ListenError(endpoint: endpoint, reason: lastReason)
     }
 
-    /// One listening socket per event loop, sharing the port through SO_REUSEPORT: the kernel
-    /// spreads new connections over the loops and each connection is served by the loop that
-    /// accepted it, with no hand-over between threads.
-    private func bindListeners(host: String, port: Int) async throws -> [any Channel] {
-        // SO_REUSEPORT would let a second copy of the proxy share the port without a word;
-        // a plain bind first makes a port already in use an error, as operators expect.
-        if port != 0 { try PortProbe.ensureFree(host: host, port: port) }
-        var channels: [any Channel] = []
-        var port = port
-        do {
-            for eventLoop in group.makeIterator() {
-                let channel = try await makeBootstrap(on: eventLoop).bind(host: host, port: port).get()
-                channels.append(channel)
-                port = channel.localAddress?.port ?? port
-            }
-        } catch {
-            for channel in channels { try? await channel.close() }
-            throw error
+    private func startLoops(_ listeners: [[(fd: Int32, shared: Bool)]], address: SocketAddress, inherited: [Int32]) throws(SocketError) {
+        let context = DataLoopContext(
+            registry: registry, counters: counters, settings: configuration.dataPathSettings,
+            limit: configuration.maxConnections.map { ConnectionLimit(maximum: $0) }, logger: logger)
+        var loops: [DataLoop] = []
+        for (index, ownListeners) in listeners.enumerated() {
+            loops.append(try DataLoop(index: index, listeners: ownListeners, context: context))
         }
-        return channels
-    }
-
-    /// Serves sockets systemd passed. One socket cannot be spread over the loops as our own
-    /// are (SO_REUSEPORT needs it before bind), so one loop accepts and hands each connection
-    /// to the next loop in turn.
-    private func adoptListeners(_ descriptors: [Int32]) async throws -> [any Channel] {
-        var channels: [any Channel] = []
-        do {
-            for descriptor in descriptors {
-                let bootstrap = makeBootstrap(on: group.next(), childGroup: group)
-                channels.append(try await bootstrap.withBoundSocket(descriptor).get())
+        var threads: [LoopThread] = []
+        for loop in loops {
+            do {
+                threads.append(try LoopThread(name: "tf-loop-\(loop.index)") { loop.run() })
+            } catch {
+                for (started, thread) in zip(loops, threads) {
+                    started.mailbox.post(.stop(done: {}))
+                    thread.join()
+                }
+                throw error
             }
-        } catch {
-            for channel in channels { try? await channel.close() }
-            throw error
         }
-        return channels
+        let started = loops
+        for backend in registry.backends {
+            backend.connections.install { index in
+                for loop in started { loop.mailbox.post(.closeSessions(backendIndex: index)) }
+            }
+        }
+        running.withLock { $0 = Running(loops: loops, threads: threads, address: address, inherited: inherited) }
     }
 
-    /// The event loops, for work that must run on them (the systemd watchdog's check-ins).
+    private static func boundAddress(_ fd: Int32, fallback: Endpoint) -> SocketAddress {
+        let local = SocketCalls.localAddress(fd)
+        return (try? SocketAddress(ipAddress: local.host, port: Int(local.port)))
+            ?? (try? SocketAddress(ipAddress: "0.0.0.0", port: fallback.port))
+            ?? (try! SocketAddress(ipAddress: "127.0.0.1", port: 0))
+    }
+
+    /// The event loops of work that is not per connection (checks, control socket, metrics).
     public var eventLoopGroup: any EventLoopGroup { group }
 
+    /// Every thread the systemd watchdog should hear from: the data loops and NIO's.
+    public var watchedLoops: [any WatchedLoop] {
+        let loops: [any WatchedLoop] = running.withLock { $0?.loops ?? [] }
+        return loops + group.makeIterator().map { NIOWatchedLoop(loop: $0) }
+    }
+
     /// The address the listener is bound to, once started.
-    public var localAddress: SocketAddress? { listeners.withLock { $0.first?.localAddress } }
+    public var localAddress: SocketAddress? { running.withLock { $0?.address } }
 
     /// Stops accepting, lets open connections finish for up to `grace`, closes the rest, and
-    /// releases the event loops.
+    /// stops the loops.
     public func shutdown(grace: Duration) async {
-        for channel in listeners.withLock({ channels in defer { channels = [] }; return channels }) {
-            try? await channel.close()
-        }
-        let open = counters.values.openClientConnections
-        if open > 0 {
-            logger.notice(
-                "stopped accepting; waiting up to \(GoDuration.format(grace)) for \(open) open connection(s)",
-                metadata: ["event": "shutdown"])
-            let deadline = ContinuousClock.now + grace
-            while counters.values.openClientConnections > 0 && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            let left = counters.values.openClientConnections
-            if left > 0 {
-                // Shutting the event loops down below closes every channel still open.
-                logger.notice("closing \(left) connection(s) still open after the grace period", metadata: ["event": "shutdown"])
-            }
+        if let running = running.withLock({ running in defer { running = nil }; return running }) {
+            await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stopAccepting(done: done)) }
+            for fd in running.inherited { SocketCalls.close(fd) }
+            await waitForConnections(grace: grace)
+            // Stopping a loop closes every connection still open on it.
+            await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stop(done: done)) }
+            for thread in running.threads { thread.join() }
+            for backend in registry.backends { backend.connections.install { _ in } }
         }
         await registry.shutdown()
         try? await group.shutdownGracefully()
     }
 
-    private func makeBootstrap(on eventLoop: any EventLoop, childGroup: (any EventLoopGroup)? = nil) -> ServerBootstrap {
-        let connector = ClientConnector(
-            registry: registry, dialer: BackendDialer(timeout: configuration.connectTimeout), counters: counters,
-            greetingGate: configuration.greetingTimeout.map { GreetingGate(timeout: $0, mysql: configuration.check == .mysql) },
-            queueTimeout: configuration.queueTimeout.map { TimeAmount($0) },
-            logger: logger)
-        let (counters, logger) = (self.counters, self.logger)
-        // TCP_NODELAY: ServerBootstrap sets it on the listener and accepted sockets inherit it.
-        var bootstrap = ServerBootstrap(group: eventLoop, childGroup: childGroup ?? eventLoop)
-            .serverChannelOption(.backlog, value: 4096)
-        if childGroup == nil {
-            // Our own sockets, one per loop, share the port.
-            bootstrap = bootstrap
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+    private func waitForConnections(grace: Duration) async {
+        let open = counters.values.openClientConnections
+        guard open > 0 else { return }
+        logger.notice(
+            "stopped accepting; waiting up to \(GoDuration.format(grace)) for \(open) open connection(s)",
+            metadata: ["event": "shutdown"])
+        let deadline = ContinuousClock.now + grace
+        while counters.values.openClientConnections > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
         }
-        return bootstrap
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // Out of descriptors: pause accepting briefly instead of spinning.
-                    try channel.pipeline.syncOperations.addHandler(
-                        AcceptBackoffHandler(backoffProvider: { _ in .milliseconds(100) }))
-                    try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(counters: counters, logger: logger))
-                }
+        let left = counters.values.openClientConnections
+        if left > 0 {
+            logger.notice("closing \(left) connection(s) still open after the grace period", metadata: ["event": "shutdown"])
+        }
+    }
+
+    /// Posts a command to every loop and waits until each has called `done`.
+    private static func everyLoop(_ loops: [DataLoop], _ post: (DataLoop, @escaping @Sendable () -> Void) -> Void) async {
+        for loop in loops {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                post(loop) { continuation.resume() }
             }
-            .childChannelInitializer { channel in
-                counters.acceptedConnections.add(1, ordering: .relaxed)
-                counters.openClientConnections.add(1, ordering: .relaxed)
-                channel.closeFuture.whenComplete { _ in
-                    counters.openClientConnections.subtract(1, ordering: .relaxed)
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    try RelayBuffers.configure(channel)
-                    try channel.pipeline.syncOperations.addHandler(connector.handler())
-                }
-            }
+        }
     }
 
     private static func describeListenError(_ error: any Error) -> String {
         if let error = error as? IOError { return ConnectFailure.errnoText(error.errnoCode) }
+        if let error = error as? SocketError { return ConnectFailure.errnoText(error.errno) }
         if let error = error as? SocketAddressError {
             switch error {
             case .unknown(let host, _): return "cannot resolve host \"\(host)\""

@@ -1,12 +1,24 @@
 import Synchronization
 
-/// Process-wide counters of the listener, updated from the event loops.
+/// Process-wide counters of the listeners: one slot per data loop, written only by that loop,
+/// summed when read (stats, metrics, status, control socket).
 public final class ProxyCounters: Sendable {
-    let acceptedConnections = Atomic<Int>(0)
-    let openClientConnections = Atomic<Int>(0)
-    let acceptErrors = Atomic<Int>(0)
-    /// Connection attempts that failed and passed their client on to the next backend.
-    let failovers = Atomic<Int>(0)
+    /// Indexed by data loop.
+    let slots: [Slot]
+
+    final class Slot: Sendable {
+        let acceptedConnections = Atomic<Int>(0)
+        let openClientConnections = Atomic<Int>(0)
+        let acceptErrors = Atomic<Int>(0)
+        /// Connection attempts that failed and passed their client on to the next backend.
+        let failovers = Atomic<Int>(0)
+        /// Times this loop stopped accepting because `-maxconn` connections were open.
+        let maxConnectionsReached = Atomic<Int>(0)
+    }
+
+    init(loops: Int) {
+        slots = (0..<max(loops, 1)).map { _ in Slot() }
+    }
 
     public struct Values: Sendable, Equatable {
         public var acceptedConnections: Int
@@ -14,13 +26,19 @@ public final class ProxyCounters: Sendable {
         public var openClientConnections: Int
         public var acceptErrors: Int
         public var failovers: Int
+        /// Times accepting paused because the connection limit (`-maxconn`) was reached.
+        public var maxConnectionsReached: Int
     }
 
     public var values: Values {
-        Values(
-            acceptedConnections: acceptedConnections.load(ordering: .relaxed),
-            openClientConnections: openClientConnections.load(ordering: .relaxed),
-            acceptErrors: acceptErrors.load(ordering: .relaxed),
-            failovers: failovers.load(ordering: .relaxed))
+        var values = Values(acceptedConnections: 0, openClientConnections: 0, acceptErrors: 0, failovers: 0, maxConnectionsReached: 0)
+        for slot in slots {
+            values.acceptedConnections += slot.acceptedConnections.load(ordering: .relaxed)
+            values.openClientConnections += slot.openClientConnections.load(ordering: .relaxed)
+            values.acceptErrors += slot.acceptErrors.load(ordering: .relaxed)
+            values.failovers += slot.failovers.load(ordering: .relaxed)
+            values.maxConnectionsReached += slot.maxConnectionsReached.load(ordering: .relaxed)
+        }
+        return values
     }
 }

@@ -1,0 +1,263 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Relaying: bytes read into the loop's scratch buffer are written straight to the other
+/// socket; only what that socket cannot take now is kept (one pooled block), and the source
+/// is not read again until it is gone (backpressure). An end of stream is passed on with
+/// shutdown(SHUT_WR) once everything before it is written, so each direction ends on its
+/// own (half-close). An error on one side resets the other, so a broken transfer never looks
+/// like a clean end. Both sockets are closed exactly once, in `end`.
+extension DataLoop {
+    func clientEvent(_ session: Session, _ events: UInt32) {
+        switch session.phase {
+        case .relaying:
+            if events & Epoll.error != 0, case let error = SocketCalls.pendingError(session.clientFD), error != 0 {
+                fail(session, on: .client, error)
+                return
+            }
+            Self.note(events, in: &session.client)
+            service(session)
+        case .closed:
+            return
+        case .resolving, .connecting, .greeting, .queued:
+            // Not relaying yet: remember what the client did; its bytes wait in the kernel.
+            // An error or hang-up means it reset or went away: stop trying for it.
+            if events & (Epoll.error | Epoll.hangUp) != 0 {
+                if debug {
+                    context.logger.debug(
+                        "client \(session.clientAddress) went away before a backend connected",
+                        metadata: ["client": "\(session.clientAddress)"])
+                }
+                finish(session)
+                return
+            }
+            Self.note(events, in: &session.client)
+        }
+    }
+
+    func backendEvent(_ session: Session, _ events: UInt32) {
+        switch session.phase {
+        case .relaying:
+            if events & Epoll.error != 0, case let error = SocketCalls.pendingError(session.backendFD), error != 0 {
+                fail(session, on: .backend, error)
+                return
+            }
+            Self.note(events, in: &session.backendSide)
+            service(session)
+        case .connecting, .greeting:
+            backendSetUpEvent(session, events)
+        case .resolving, .queued, .closed:
+            return
+        }
+    }
+
+    /// Remembers readiness until it is used up. An error or hang-up makes the socket
+    /// "ready" both ways, so that the next read or write reports what happened.
+    private static func note(_ events: UInt32, in readiness: inout Session.Readiness) {
+        if events & (Epoll.readable | Epoll.peerHalfClosed | Epoll.hangUp | Epoll.error) != 0 { readiness.readable = true }
+        if events & (Epoll.peerHalfClosed | Epoll.hangUp) != 0 { readiness.peerEnded = true }
+        if events & (Epoll.writable | Epoll.hangUp | Epoll.error) != 0 { readiness.writable = true }
+    }
+
+    /// The backend is connected (and its greeting, if gated, was good): relay from now on.
+    func startRelay(_ session: Session, greeting: [UInt8] = []) {
+        guard let backend = session.backend else { return }
+        session.phase = .relaying
+        let counters = backend.counters.slots[index]
+        counters.connectionsTotal.addFromOwner(1)
+        counters.activeConnections.addFromOwner(1)
+        if debug {
+            context.logger.debug(
+                "connection \(session.clientAddress) via \(backend)",
+                metadata: ["client": "\(session.clientAddress)", "backend": "\(backend)", "event": "connection_open"])
+        }
+        if !greeting.isEmpty {
+            // What the gate held back goes first, and counts as relayed.
+            session.bytesToClient += greeting.count
+            counters.bytesToClient.addFromOwner(greeting.count)
+            greeting.withUnsafeBytes { bytes in
+                switch SocketCalls.write(session.clientFD, from: bytes) {
+                case .transferred(let written) where written < bytes.count:
+                    session.client.writable = false
+                    session.down.held.hold(UnsafeRawBufferPointer(rebasing: bytes[written...]), pool: pool)
+                case .wouldBlock:
+                    session.client.writable = false
+                    session.down.held.hold(bytes, pool: pool)
+                default:
+                    break  // written, or an error the next write reports
+                }
+            }
+        }
+        if let idle = context.settings.idleTimeout {
+            session.lastActivity = now
+            timers.schedule(session, at: now + LoopTime.nanoseconds(idle))
+        }
+        service(session)
+    }
+
+    /// Moves what can move both ways, then ends the session if both streams are over.
+    private func service(_ session: Session) {
+        guard let backend = session.backend else { return }
+        let counters = backend.counters.slots[index]
+        let up = pump(&session.up, from: session.clientFD, &session.client, to: session.backendFD, &session.backendSide)
+        if up.moved > 0 {
+            session.bytesFromClient += up.moved
+            counters.bytesFromClient.addFromOwner(up.moved)
+        }
+        if let error = up.error {
+            fail(session, on: error.towardsDestination ? .backend : .client, error.code)
+            return
+        }
+        let down = pump(&session.down, from: session.backendFD, &session.backendSide, to: session.clientFD, &session.client)
+        if down.moved > 0 {
+            session.bytesToClient += down.moved
+            counters.bytesToClient.addFromOwner(down.moved)
+        }
+        if let error = down.error {
+            fail(session, on: error.towardsDestination ? .client : .backend, error.code)
+            return
+        }
+        if up.moved > 0 || down.moved > 0 { session.lastActivity = now }
+        if session.up.destinationShut && session.down.destinationShut { finish(session) }
+    }
+
+    private struct PumpResult {
+        var moved = 0
+        /// An errno, and whether it came from writing to the destination (else reading the source).
+        var error: (code: Int32, towardsDestination: Bool)?
+    }
+
+    /// Moves bytes from `source` to `destination` until one of them has to wait.
+    private func pump(
+        _ flow: inout Session.Flow, from source: Int32, _ sourceReady: inout Session.Readiness,
+        to destination: Int32, _ destinationReady: inout Session.Readiness
+    ) -> PumpResult {
+        var result = PumpResult()
+        while true {
+            if !flow.held.isEmpty {
+                guard destinationReady.writable else { return result }
+                switch flow.held.flush(to: destination, pool: pool) {
+                case .transferred:
+                    guard flow.held.isEmpty else {
+                        destinationReady.writable = false
+                        return result
+                    }
+                case .wouldBlock:
+                    destinationReady.writable = false
+                    return result
+                case .failed(let code):
+                    result.error = (code, true)
+                    return result
+                case .endOfStream:
+                    return result
+                }
+            }
+            if flow.sourceEnded {
+                if !flow.destinationShut {
+                    flow.destinationShut = true
+                    SocketCalls.shutdownOutput(destination)
+                }
+                return result
+            }
+            guard sourceReady.readable else { return result }
+            switch SocketCalls.read(source, into: scratch.bytes) {
+            case .transferred(let count):
+                result.moved += count
+                if count < scratch.bytes.count {
+                    // A short read took everything there was: after an end of stream was
+                    // seen, that is the end; otherwise wait for the next edge.
+                    if sourceReady.peerEnded { flow.sourceEnded = true } else { sourceReady.readable = false }
+                }
+                let bytes = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<count])
+                guard destinationReady.writable else {
+                    flow.held.hold(bytes, pool: pool)
+                    return result
+                }
+                switch SocketCalls.write(destination, from: bytes) {
+                case .transferred(let written):
+                    if written < count {
+                        destinationReady.writable = false
+                        flow.held.hold(UnsafeRawBufferPointer(rebasing: bytes[written...]), pool: pool)
+                        return result
+                    }
+                case .wouldBlock:
+                    destinationReady.writable = false
+                    flow.held.hold(bytes, pool: pool)
+                    return result
+                case .failed(let code):
+                    result.error = (code, true)
+                    return result
+                case .endOfStream:
+                    return result
+                }
+            case .endOfStream:
+                sourceReady.readable = false
+                flow.sourceEnded = true
+            case .wouldBlock:
+                sourceReady.readable = false
+                return result
+            case .failed(let code):
+                result.error = (code, false)
+                return result
+            }
+        }
+    }
+
+    /// An idle connection's deadline: close it if nothing moved for the idle timeout.
+    func idleDeadlinePassed(_ session: Session) {
+        guard let idle = context.settings.idleTimeout else { return }
+        let limit = LoopTime.nanoseconds(idle)
+        if now &- session.lastActivity < limit {
+            timers.schedule(session, at: session.lastActivity + limit)
+            return
+        }
+        if debug {
+            context.logger.debug(
+                "closing connection \(session.clientAddress): idle for \(GoDuration.format(idle))",
+                metadata: ["client": "\(session.clientAddress)", "event": "idle_timeout"])
+        }
+        finish(session)
+    }
+
+    /// An error on `side`: the other side is reset, so its peer sees an error, not an end.
+    private func fail(_ session: Session, on side: Session.Side, _ code: Int32) {
+        session.failure = (side, ConnectFailure.errnoText(code))
+        let (failed, other) = side == .client ? (session.clientFD, session.backendFD) : (session.backendFD, session.clientFD)
+        if other >= 0 { SocketCalls.resetAndClose(other) }
+        SocketCalls.close(failed)
+        end(session)
+    }
+
+    /// Closes both sockets (a normal close) and ends the session.
+    func finish(_ session: Session) {
+        guard session.phase != .closed else { return }
+        SocketCalls.close(session.clientFD)
+        if session.backendFD >= 0 { SocketCalls.close(session.backendFD) }
+        end(session)
+    }
+
+    /// The sockets are closed: forget the session and count it out.
+    private func end(_ session: Session) {
+        let wasRelaying = session.phase == .relaying
+        session.phase = .closed
+        unregister(session.clientFD)
+        unregister(session.backendFD)
+        timers.cancel(session)
+        session.up.held.release(to: pool)
+        session.down.held.release(to: pool)
+        if wasRelaying, let backend = session.backend {
+            backend.counters.slots[index].activeConnections.addFromOwner(-1)
+            if debug {
+                let ending = session.failure.map { "\($0.side) error: \($0.reason)" } ?? "closed"
+                let elapsed = GoDuration.formatApproximately(.nanoseconds(Int64(now &- session.started)))
+                context.logger.debug(
+                    "connection \(session.clientAddress) via \(backend) ended after \(elapsed): \(session.bytesFromClient) bytes from client, \(session.bytesToClient) bytes to client, \(ending)",
+                    metadata: ["client": "\(session.clientAddress)", "backend": "\(backend)", "event": "connection_closed"])
+            }
+        }
+        connectionClosed()
+    }
+}
