@@ -45,7 +45,8 @@ struct TCPFallbackCommand: ParsableCommand {
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
         "check", "check-interval", "control", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
-        "queue-timeout", "rise", "state-file", "logfile", "maxthreads", "metrics", "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "idle-timeout", "keepalive", "maxconn", "queue-timeout", "rise", "send-proxy", "state-file", "logfile", "maxthreads", "metrics",
+        "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
 
     @Option(
@@ -99,6 +100,18 @@ struct TCPFallbackCommand: ParsableCommand {
         transform: DurationArgument.parse)
     var greetingTimeout: DurationArgument?
 
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp("Close a connection when no byte has moved either way for this long; 0 never does. (default: 0)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var idleTimeout = DurationArgument(.zero)
+
+    @Option(
+        name: .customLong("keepalive"),
+        help: ArgumentHelp("TCP keepalive on both sides of every connection: probes start after this long idle, every min(this, 10s), 6 of them, so a dead peer is found within this plus a minute. 0 turns it off. (default: 1m0s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var keepalive = DurationArgument(.seconds(60))
+
     @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
     var debug = false
 
@@ -108,7 +121,12 @@ struct TCPFallbackCommand: ParsableCommand {
     @Option(name: .customLong("logfile"), help: ArgumentHelp("Log to <file> (appended, created with mode 0640); SIGHUP reopens it.", valueName: "file"))
     var logFile: String?
 
-    @Option(name: .customLong("maxthreads"), help: ArgumentHelp("Number of event-loop threads.", valueName: "n"))
+    @Option(
+        name: .customLong("maxconn"),
+        help: ArgumentHelp("At most this many client connections open at once; more wait in the listen backlog until some close. 0: no limit.", valueName: "n"))
+    var maxConnections = 0
+
+    @Option(name: .customLong("maxthreads"), help: ArgumentHelp("The most data-path threads: one runs per CPU the process may use (affinity, cgroup quota), up to this many.", valueName: "n"))
     var maxThreads = 4
 
     @Option(name: .customLong("metrics"), help: ArgumentHelp("Serve Prometheus metrics at http://<address:port>/metrics, e.g. 127.0.0.1:9100 or :9100.", valueName: "address:port"))
@@ -131,6 +149,12 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Option(name: .customLong("rise"), help: ArgumentHelp("With -check-interval: consecutive passed checks that bring a down backend back.", valueName: "n"))
     var rise = 2
+
+    @Option(
+        name: .customLong("send-proxy"),
+        help: ArgumentHelp("Send a PROXY protocol header (v1: text, v2: binary) to backends first, so they see the client's address (MariaDB: proxy_protocol_networks). (default: off)", valueName: "version"),
+        transform: choice(of: ProxyProtocolVersion.self, for: "send-proxy"))
+    var sendProxy: ProxyProtocolVersion?
 
     @Option(
         name: .customLong("shutdown-grace"),
@@ -221,6 +245,15 @@ struct TCPFallbackCommand: ParsableCommand {
         for (name, value) in [("failback-delay", failbackDelay), ("queue-timeout", queueTimeout)] where value.duration < .zero {
             throw ValidationError("-\(name) must not be negative, got \(value)")
         }
+        for (name, value) in [("idle-timeout", idleTimeout), ("keepalive", keepalive)] where value.duration < .zero {
+            throw ValidationError("-\(name) must not be negative, got \(value)")
+        }
+        if keepalive.duration > .zero && keepalive.duration < .seconds(1) {
+            throw ValidationError("-keepalive must be at least 1s (the kernel counts whole seconds), got \(keepalive)")
+        }
+        guard (0...10_000_000).contains(maxConnections) else {
+            throw ValidationError("-maxconn must be from 0 (no limit) to 10000000, got \(maxConnections)")
+        }
         if let greetingTimeout, greetingTimeout.duration < .zero {
             throw ValidationError("-greeting-timeout must not be negative, got \(greetingTimeout)")
         }
@@ -242,6 +275,10 @@ struct TCPFallbackCommand: ParsableCommand {
         configuration.failback.stateFile = stateFile
         configuration.failback.closeLowerConnections = failbackClose
         configuration.queueTimeout = queueTimeout.duration > .zero ? queueTimeout.duration : nil
+        configuration.idleTimeout = idleTimeout.duration > .zero ? idleTimeout.duration : nil
+        configuration.keepalive = keepalive.duration > .zero ? TCPKeepalive(idle: keepalive.duration) : nil
+        configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
+        configuration.sendProxy = sendProxy
         return configuration
     }
 }

@@ -53,6 +53,18 @@ import TCPFallback
         #expect(configuration.shutdownGrace == .seconds(1))
     }
 
+    @Test func dataPathFlags() throws {
+        let defaults = try configuration([":1", "h:2"])
+        #expect(defaults.keepalive == TCPKeepalive(idle: .seconds(60)))
+        #expect(defaults.maxConnections == nil && defaults.idleTimeout == nil && defaults.sendProxy == nil)
+        let set = try configuration(["-maxconn=500", "-idle-timeout=1h", "-keepalive", "2m", "-send-proxy", "v2", ":1", "h:2"])
+        #expect(set.maxConnections == 500)
+        #expect(set.idleTimeout == .seconds(3600))
+        #expect(set.keepalive?.idle == .seconds(120) && set.keepalive?.interval == .seconds(10) && set.keepalive?.probes == 6)
+        #expect(set.sendProxy == .v2)
+        #expect(try configuration(["-keepalive=0", "-maxconn=0", ":1", "h:2"]).keepalive == nil)
+    }
+
     @Test func booleansTakeGoValuesAndTheLastWins() throws {
         for (arguments, expected) in [
             (["-debug"], true), (["-debug=true"], true), (["-debug=false"], false), (["-debug=1"], true),
@@ -87,6 +99,10 @@ import TCPFallback
         (["-syslog-facility=local9", ":1", "h:2"], "unknown -syslog-facility \"local9\""),
         (["-metrics=9100", ":1", "h:2"], "invalid -metrics address \"9100\": missing port"),
         ([":1", "h:2", "-timeout"], "flag needs an argument: -timeout"),
+        (["-maxconn=-5", ":1", "h:2"], "-maxconn must be from 0 (no limit) to 10000000, got -5"),
+        (["-idle-timeout=-1s", ":1", "h:2"], "-idle-timeout must not be negative"),
+        (["-keepalive=500ms", ":1", "h:2"], "-keepalive must be at least 1s"),
+        (["-send-proxy=v3", ":1", "h:2"], "unknown -send-proxy \"v3\" (use v1 or v2)"),
     ])
     func rejectsBadInputWithStatusTwo(arguments: [String], message: String) throws {
         let outcome = try #require(failure(arguments))

@@ -29,9 +29,10 @@ public func withProxy(
     probeDelay: Duration? = .seconds(30),
     clock: any ProxyClock = SystemClock(),
     log: LogCapture = LogCapture(),
+    configure: (inout ProxyConfiguration) -> Void = { _ in },
     _ body: (TCPFallbackProxy, Int) async throws -> Void
 ) async throws {
-    let configuration = ProxyConfiguration(
+    var configuration = ProxyConfiguration(
         listen: Endpoint(host: "127.0.0.1", port: 0),
         backends: backends.map { Endpoint(host: "127.0.0.1", port: $0) },
         connectTimeout: timeout,
@@ -39,6 +40,7 @@ public func withProxy(
         statsInterval: nil,
         eventLoopThreads: 2,
         shutdownGrace: .zero)
+    configure(&configuration)
     let proxy = TCPFallbackProxy(configuration: configuration, logger: log.logger, clock: clock)
     let address = try await proxy.start()
     do {

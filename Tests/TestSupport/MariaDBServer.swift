@@ -18,13 +18,16 @@ public final class MariaDBServer: @unchecked Sendable {
     private let maxConnectErrors: Int?
     private let directory: TemporaryDirectory
     private var process: Process?
+    private let options: [String]
 
     public var socketPath: String { directory.file("sock") }
 
     /// - Parameters:
     ///   - namespace: run inside this network namespace (`TestNetwork`), listening on `host`.
-    public init(serverID: Int, namespace: String? = nil, host: String = "127.0.0.1", maxConnectErrors: Int? = nil) throws {
+    ///   - options: more server options, e.g. `--proxy-protocol-networks=...`.
+    public init(serverID: Int, namespace: String? = nil, host: String = "127.0.0.1", maxConnectErrors: Int? = nil, options: [String] = []) throws {
         self.serverID = serverID
+        self.options = options
         self.namespace = namespace
         self.host = host
         self.maxConnectErrors = maxConnectErrors
@@ -68,6 +71,7 @@ public final class MariaDBServer: @unchecked Sendable {
         // file), as a server on a network does: that is when it counts their handshake errors.
         if namespace == nil { arguments.append("--skip-name-resolve") }
         if let maxConnectErrors { arguments.append("--max-connect-errors=\(maxConnectErrors)") }
+        arguments += options
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", namespace, "/usr/sbin/mariadbd"] + arguments

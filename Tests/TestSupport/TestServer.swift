@@ -108,7 +108,7 @@ public final class TestServer: @unchecked Sendable {
     }
 }
 
-func localPort(of fd: Int32) -> Int {
+public func localPort(of fd: Int32) -> Int {
     var address = sockaddr_in()
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) {

@@ -51,6 +51,13 @@ public final class ProxyMetrics: Sendable {
         gauge(
             "tcp_fallback_open_connections", [], Double(listener.openClientConnections),
             help: "Client connections open, including those still connecting.")
+        gauge(
+            "tcp_fallback_max_connections", [], Double(proxy.configuration.maxConnections ?? 0),
+            help: "The limit of open client connections (-maxconn); 0: none.")
+        count(
+            "tcp_fallback_max_connections_reached_total", [], listener.maxConnectionsReached,
+            help: "Times accepting paused because -maxconn client connections were open.")
+        gauge("tcp_fallback_data_loops", [], Double(proxy.dataLoopCount), help: "Data-path threads.")
 
         for report in reports {
             let labels = [("backend", "\(report.backend)")]

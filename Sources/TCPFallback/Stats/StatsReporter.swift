@@ -4,19 +4,23 @@ import Logging
 public struct StatsReporter: Sendable {
     let registry: BackendRegistry
     let counters: ProxyCounters
+    /// `-maxconn`, shown beside the open connections.
+    let maxConnections: Int?
     let logger: Logger
 
     public init(proxy: TCPFallbackProxy, logger: Logger) {
         self.registry = proxy.registry
         self.counters = proxy.counters
+        self.maxConnections = proxy.configuration.maxConnections
         self.logger = logger
     }
 
     /// The stats lines as they would be logged now.
     public func lines() async -> [String] {
         let listener = counters.values
+        let limit = maxConnections.map { " (limit \($0), reached \(listener.maxConnectionsReached) times)" } ?? ""
         var lines = [
-            "stats listener: \(listener.acceptedConnections) accepted, \(listener.openClientConnections) open, \(listener.acceptErrors) accept errors"
+            "stats listener: \(listener.acceptedConnections) accepted, \(listener.openClientConnections) open\(limit), \(listener.acceptErrors) accept errors"
         ]
         for report in await registry.reports() {
             let c = report.counters
