@@ -125,6 +125,31 @@ import Glibc
         let long = try UnixClient(path: fixture.socketPath)
         try long.send(Array(repeating: UInt8(ascii: "x"), count: 100_000))
         #expect(try long.receiveToEnd().contains("error: line too long"))
+        // A client that goes on sending (a 320 KB line, in pieces, so that some is always
+        // on its way) still reads the answer, then a clean end of stream: no reset.
+        let longer = try UnixClient(path: fixture.socketPath)
+        let sender = Thread {
+            for _ in 0..<40 {
+                try? longer.send(Array(repeating: UInt8(ascii: "y"), count: 8192))
+                usleep(2000)
+            }
+            try? longer.send([10])
+            longer.shutdownWrite()
+        }
+        sender.start()
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var ending: Int32 = 0
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(longer.fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 {
+                ending = n == 0 ? 0 : errno
+                break
+            }
+            reply += buffer[0..<n]
+        }
+        #expect(String(decoding: reply, as: UTF8.self) == "error: line too long (the limit is 4096 bytes)\n\n")
+        #expect(ending == 0, "the answer ended with errno \(ending), not a clean end of stream")
 
         // Many clients at once, each with a command.
         let answers = try await withThrowingTaskGroup(of: String.self) { group in

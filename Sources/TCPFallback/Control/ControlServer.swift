@@ -12,8 +12,9 @@ import Musl
 /// each with text, or one line of JSON, followed by an empty line.
 ///
 /// A client cannot hurt the proxy through it: lines are limited to 4 KiB (a longer one is
-/// answered with an error and the connection closed), commands run one at a time per
-/// connection, and a connection idle for 30 seconds is closed.
+/// answered with an error, and what the client still sends is read and dropped, up to
+/// 1 MiB, before the connection closes, so that the answer is not lost to a reset), commands
+/// run one at a time per connection, and a connection idle for 30 seconds is closed.
 public final class ControlServer: Sendable {
     public let path: String
     private let channel: any Channel
@@ -75,6 +76,8 @@ final class ControlConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     static let maximumLineLength = 4096
+    /// After a line that is too long: how much more is read and dropped before closing.
+    static let maximumDiscarded = 1 << 20
 
     private let service: ControlService
     private let logger: Logger
@@ -82,6 +85,9 @@ final class ControlConnectionHandler: ChannelInboundHandler {
     private var lines: [String] = []
     private var running = false
     private var inputEnded = false
+    /// Answered "line too long": reading only to drop what the client still sends.
+    private var discarding = false
+    private var discarded = 0
 
     init(service: ControlService, logger: Logger) {
         self.service = service
@@ -90,6 +96,11 @@ final class ControlConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        if discarding {
+            discarded += incoming.readableBytes
+            if discarded > Self.maximumDiscarded { context.close(promise: nil) }
+            return
+        }
         buffered.writeBuffer(&incoming)
         while let newline = buffered.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - buffered.readerIndex
@@ -100,10 +111,16 @@ final class ControlConnectionHandler: ChannelInboundHandler {
         buffered.discardReadBytes()
         if buffered.readableBytes > Self.maximumLineLength || lines.contains(where: { $0.utf8.count > Self.maximumLineLength }) {
             lines.removeAll()
+            buffered.clear()
+            discarding = true
+            // Answer and end our stream, then drop what still comes until the client ends
+            // its own (closing now, with its bytes unread, would reset the connection and
+            // could destroy the answer before the client reads it).
             let answer = "error: line too long (the limit is \(Self.maximumLineLength) bytes)\n\n"
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
+                context.close(mode: .output, promise: nil)
             }
+            context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { context.close(promise: nil) }
             return
         }
         runNext(context: context)
@@ -112,6 +129,10 @@ final class ControlConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .inputClosed = event as? ChannelEvent {
             inputEnded = true
+            if discarding {
+                context.close(promise: nil)
+                return
+            }
             // A last command without a newline still counts.
             if buffered.readableBytes > 0, let rest = buffered.readString(length: buffered.readableBytes) {
                 lines.append(rest)
