@@ -129,6 +129,58 @@ import Glibc
         #expect(await eventually { log.contains("backend error: connection reset by peer") })
     }
 
+    /// Bytes and a reset that arrive together (one epoll event with data, end of stream and
+    /// error): the bytes are relayed, then the reset, never a clean end. Both directions,
+    /// many times, since it depends on how the kernel batches them.
+    @Test func resetsRightAfterDataAreNeverCleanEnds() async throws {
+        let backendSawReset = Checksum.Box()
+        let backend = try TestServer { connection in
+            // The client resets right after its bytes (first byte 2; the reset may even come
+            // before the proxy relayed them): count how this side ends.
+            do {
+                let request = try connection.receive(exactly: 1)
+                if request == [1] {
+                    // Backend resets right after its bytes.
+                    try connection.send(Array(repeating: 7, count: 3000))
+                    connection.reset()
+                    return
+                }
+                _ = try connection.receiveToEnd()
+            } catch let error as TestSocket.SocketError where error.code == ECONNRESET {
+                var marker = Checksum()
+                marker.add([1])
+                backendSawReset.set(marker)
+            }
+        }
+        try await withProxy(backends: [backend.port]) { (_, port) async throws in
+            for round in 0..<30 {
+                let client = try TestSocket.connect(port: port)
+                try client.send([1])
+                var ending = "clean end"
+                var count = 0
+                while true {
+                    do {
+                        let chunk = try client.receive()
+                        if chunk.isEmpty { break }
+                        count += chunk.count
+                    } catch let error as TestSocket.SocketError {
+                        ending = error.code == ECONNRESET ? "reset" : "\(error)"
+                        break
+                    }
+                }
+                client.close()
+                #expect(ending == "reset", "round \(round): \(ending) after \(count) bytes")
+            }
+            for round in 0..<30 {
+                let client = try TestSocket.connect(port: port)
+                try client.send([2] + Array(repeating: 9, count: 3000))
+                client.reset()
+                #expect(await eventually { backendSawReset.value != nil }, "round \(round): the backend saw a clean end")
+                backendSawReset.clear()
+            }
+        }
+    }
+
     /// A client that resets: the backend sees a reset too.
     @Test func aClientResetReachesTheBackendAsAnError() async throws {
         let outcome = Checksum.Box()
@@ -159,6 +211,7 @@ extension Checksum {
         private let lock = NSLock()
         private var stored: Checksum?
         func set(_ value: Checksum) { lock.withLock { stored = value } }
+        func clear() { lock.withLock { stored = nil } }
         var value: Checksum? { lock.withLock { stored } }
     }
 }

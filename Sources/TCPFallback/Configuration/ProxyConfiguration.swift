@@ -42,6 +42,9 @@ public struct ProxyConfiguration: Sendable {
     public var idleTimeout: Duration?
     /// TCP keepalive on both sides of every connection; `nil` turns it off.
     public var keepalive: TCPKeepalive? = .default
+    /// Keepalive is set on a backend socket once its relay has run this long (short
+    /// connections spare the system calls); tests shorten it.
+    public var keepaliveArmingDelay: Duration = .seconds(5)
     /// Send a PROXY protocol header to backends, so they see the client's address.
     public var sendProxy: ProxyProtocolVersion?
 
@@ -73,6 +76,7 @@ extension ProxyConfiguration {
             queueTimeout: queueTimeout,
             idleTimeout: idleTimeout,
             keepalive: keepalive,
+            keepaliveArmingDelay: keepaliveArmingDelay,
             sendProxy: sendProxy,
             maxConnections: maxConnections)
     }

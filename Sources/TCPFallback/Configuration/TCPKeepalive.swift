@@ -7,6 +7,8 @@
 /// The default, 60s idle then 6 probes 10s apart, finds a dead peer within two minutes,
 /// costs one small packet a minute per idle connection, and is far below the idle limits
 /// of common firewalls and NAT tables (often 5 to 60 minutes), which it also keeps open.
+/// Client sockets inherit the setting from the listener; backend sockets get it once their
+/// relay has run 5 seconds, which spares short connections four system calls.
 public struct TCPKeepalive: Sendable, Equatable {
     public var idle: Duration
     public var interval: Duration

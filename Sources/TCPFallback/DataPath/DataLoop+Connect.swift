@@ -68,7 +68,6 @@ extension DataLoop {
             return
         }
         SocketCalls.setNoDelay(fd)
-        if let keepalive = context.settings.keepalive { SocketCalls.setKeepalive(fd, keepalive) }
         let result = SocketCalls.connect(fd, to: address)
         guard result == 0 || result == EINPROGRESS else {
             SocketCalls.close(fd)
@@ -102,14 +101,14 @@ extension DataLoop {
             guard events & Epoll.writable != 0 else { return }
             session.backendSide.writable = true
             if events & (Epoll.readable | Epoll.peerHalfClosed) != 0 { session.backendSide.readable = true }
-            if events & Epoll.peerHalfClosed != 0 { session.backendSide.peerEnded = true }
+            if events & Epoll.peerHalfClosed != 0 && events & Epoll.error == 0 { session.backendSide.peerEnded = true }
             connected(session)
             return
         }
         // The greeting gate.
         if events & Epoll.writable != 0 { session.backendSide.writable = true }
         if events & (Epoll.readable | Epoll.peerHalfClosed | Epoll.hangUp | Epoll.error) != 0 { session.backendSide.readable = true }
-        if events & Epoll.peerHalfClosed != 0 { session.backendSide.peerEnded = true }
+        if events & Epoll.peerHalfClosed != 0 && events & Epoll.error == 0 { session.backendSide.peerEnded = true }
         readGreeting(session)
     }
 
@@ -196,7 +195,7 @@ extension DataLoop {
         case .queued:
             retryQueued(session)
         case .relaying:
-            idleDeadlinePassed(session)
+            relayDeadlinePassed(session)
         case .closed:
             break
         }

@@ -14,24 +14,23 @@ extension DataLoop {
     func clientEvent(_ session: Session, _ events: UInt32) {
         switch session.phase {
         case .relaying:
-            if events & Epoll.error != 0, case let error = SocketCalls.pendingError(session.clientFD), error != 0 {
-                fail(session, on: .client, error)
-                return
-            }
             Self.note(events, in: &session.client)
             service(session)
+            failOnPendingError(session, events, .client)
         case .closed:
             return
         case .resolving, .connecting, .greeting, .queued:
             // Not relaying yet: remember what the client did; its bytes wait in the kernel.
-            // An error or hang-up means it reset or went away: stop trying for it.
+            // An error or hang-up means it reset or went away: stop trying for it, and reset
+            // a backend connection already made, as the relay would have.
             if events & (Epoll.error | Epoll.hangUp) != 0 {
                 if debug {
                     context.logger.debug(
                         "client \(session.clientAddress) went away before a backend connected",
                         metadata: ["client": "\(session.clientAddress)"])
                 }
-                finish(session)
+                let error = SocketCalls.pendingError(session.clientFD)
+                fail(session, on: .client, error == 0 ? ECONNRESET : error)
                 return
             }
             Self.note(events, in: &session.client)
@@ -41,12 +40,9 @@ extension DataLoop {
     func backendEvent(_ session: Session, _ events: UInt32) {
         switch session.phase {
         case .relaying:
-            if events & Epoll.error != 0, case let error = SocketCalls.pendingError(session.backendFD), error != 0 {
-                fail(session, on: .backend, error)
-                return
-            }
             Self.note(events, in: &session.backendSide)
             service(session)
+            failOnPendingError(session, events, .backend)
         case .connecting, .greeting:
             backendSetUpEvent(session, events)
         case .resolving, .queued, .closed:
@@ -54,11 +50,21 @@ extension DataLoop {
         }
     }
 
+    /// After an error event: what the peer sent before its reset has been relayed (reads
+    /// return it first), and if no read or write met the error since, it ends the relay now.
+    private func failOnPendingError(_ session: Session, _ events: UInt32, _ side: Session.Side) {
+        guard events & Epoll.error != 0, session.phase == .relaying else { return }
+        let error = SocketCalls.pendingError(side == .client ? session.clientFD : session.backendFD)
+        if error != 0 { fail(session, on: side, error) }
+    }
+
     /// Remembers readiness until it is used up. An error or hang-up makes the socket
     /// "ready" both ways, so that the next read or write reports what happened.
     private static func note(_ events: UInt32, in readiness: inout Session.Readiness) {
         if events & (Epoll.readable | Epoll.peerHalfClosed | Epoll.hangUp | Epoll.error) != 0 { readiness.readable = true }
-        if events & (Epoll.peerHalfClosed | Epoll.hangUp) != 0 { readiness.peerEnded = true }
+        // A reset sets RDHUP and HUP too: then a short read does not mean a clean end, and
+        // the error is picked up after the reads (`failOnPendingError`).
+        if events & (Epoll.peerHalfClosed | Epoll.hangUp) != 0 && events & Epoll.error == 0 { readiness.peerEnded = true }
         if events & (Epoll.writable | Epoll.hangUp | Epoll.error) != 0 { readiness.writable = true }
     }
 
@@ -66,6 +72,7 @@ extension DataLoop {
     func startRelay(_ session: Session, greeting: [UInt8] = []) {
         guard let backend = session.backend else { return }
         session.phase = .relaying
+        session.relayStarted = now
         let counters = backend.counters.slots[index]
         counters.connectionsTotal.addFromOwner(1)
         counters.activeConnections.addFromOwner(1)
@@ -91,18 +98,26 @@ extension DataLoop {
                 }
             }
         }
-        if let idle = context.settings.idleTimeout {
-            session.lastActivity = now
-            timers.schedule(session, at: now + LoopTime.nanoseconds(idle))
-        }
+        session.lastActivity = now
+        scheduleRelayDeadline(session)
         service(session)
+    }
+
+    /// The relay's next deadline: arming keepalive, or the idle timeout, whichever is first.
+    private func scheduleRelayDeadline(_ session: Session) {
+        var next = UInt64.max
+        if context.settings.keepalive != nil && !session.keepaliveArmed { next = session.relayStarted + LoopTime.nanoseconds(context.settings.keepaliveArmingDelay) }
+        if let idle = context.settings.idleTimeout { next = min(next, session.lastActivity + LoopTime.nanoseconds(idle)) }
+        if next != UInt64.max { timers.schedule(session, at: next) }
     }
 
     /// Moves what can move both ways, then ends the session if both streams are over.
     private func service(_ session: Session) {
         guard let backend = session.backend else { return }
         let counters = backend.counters.slots[index]
-        let up = pump(&session.up, from: session.clientFD, &session.client, to: session.backendFD, &session.backendSide)
+        let up = pump(
+            &session.up, from: session.clientFD, &session.client, to: session.backendFD, &session.backendSide,
+            otherDone: session.down.destinationShut)
         if up.moved > 0 {
             session.bytesFromClient += up.moved
             counters.bytesFromClient.addFromOwner(up.moved)
@@ -111,7 +126,9 @@ extension DataLoop {
             fail(session, on: error.towardsDestination ? .backend : .client, error.code)
             return
         }
-        let down = pump(&session.down, from: session.backendFD, &session.backendSide, to: session.clientFD, &session.client)
+        let down = pump(
+            &session.down, from: session.backendFD, &session.backendSide, to: session.clientFD, &session.client,
+            otherDone: session.up.destinationShut)
         if down.moved > 0 {
             session.bytesToClient += down.moved
             counters.bytesToClient.addFromOwner(down.moved)
@@ -131,9 +148,11 @@ extension DataLoop {
     }
 
     /// Moves bytes from `source` to `destination` until one of them has to wait.
+    /// - Parameter otherDone: the other direction has ended already, so once this one ends
+    ///   too both sockets are closed, and the close itself ends the stream (no shutdown call).
     private func pump(
         _ flow: inout Session.Flow, from source: Int32, _ sourceReady: inout Session.Readiness,
-        to destination: Int32, _ destinationReady: inout Session.Readiness
+        to destination: Int32, _ destinationReady: inout Session.Readiness, otherDone: Bool
     ) -> PumpResult {
         var result = PumpResult()
         while true {
@@ -158,7 +177,7 @@ extension DataLoop {
             if flow.sourceEnded {
                 if !flow.destinationShut {
                     flow.destinationShut = true
-                    SocketCalls.shutdownOutput(destination)
+                    if !otherDone { SocketCalls.shutdownOutput(destination) }
                 }
                 return result
             }
@@ -206,12 +225,17 @@ extension DataLoop {
         }
     }
 
-    /// An idle connection's deadline: close it if nothing moved for the idle timeout.
-    func idleDeadlinePassed(_ session: Session) {
-        guard let idle = context.settings.idleTimeout else { return }
-        let limit = LoopTime.nanoseconds(idle)
-        if now &- session.lastActivity < limit {
-            timers.schedule(session, at: session.lastActivity + limit)
+    /// A relay's deadline: arm keepalive once it has run a while; close it if nothing moved
+    /// for the idle timeout.
+    func relayDeadlinePassed(_ session: Session) {
+        if let keepalive = context.settings.keepalive, !session.keepaliveArmed,
+            now &- session.relayStarted >= LoopTime.nanoseconds(context.settings.keepaliveArmingDelay)
+        {
+            session.keepaliveArmed = true
+            SocketCalls.setKeepalive(session.backendFD, keepalive)
+        }
+        guard let idle = context.settings.idleTimeout, now &- session.lastActivity >= LoopTime.nanoseconds(idle) else {
+            scheduleRelayDeadline(session)
             return
         }
         if debug {
@@ -223,7 +247,7 @@ extension DataLoop {
     }
 
     /// An error on `side`: the other side is reset, so its peer sees an error, not an end.
-    private func fail(_ session: Session, on side: Session.Side, _ code: Int32) {
+    func fail(_ session: Session, on side: Session.Side, _ code: Int32) {
         session.failure = (side, ConnectFailure.errnoText(code))
         let (failed, other) = side == .client ? (session.clientFD, session.backendFD) : (session.backendFD, session.clientFD)
         if other >= 0 { SocketCalls.resetAndClose(other) }

@@ -10,6 +10,10 @@ struct DataPathSettings: Sendable {
     var idleTimeout: Duration?
     /// TCP keepalive on both sides; nil turns it off.
     var keepalive: TCPKeepalive?
+    /// How long a relay runs before keepalive is set on its backend socket: most connections
+    /// are over sooner and spare the four system calls; a dead peer of a long one is found
+    /// this much later at most. (Client sockets inherit keepalive from the listener.)
+    var keepaliveArmingDelay: Duration
     /// Send a PROXY protocol header to each backend.
     var sendProxy: ProxyProtocolVersion?
     /// Above this many open client connections, stop accepting.

@@ -77,6 +77,10 @@ final class Session {
     var failure: (side: Side, reason: String)?
 
     let started: UInt64
+    /// Loop time the relay began.
+    var relayStarted: UInt64 = 0
+    /// Keepalive is set on the backend socket (see `DataPathSettings.keepaliveArmingDelay`).
+    var keepaliveArmed = false
     /// Loop time of the last byte read either way (only kept with an idle timeout).
     var lastActivity: UInt64
     /// This session's deadline (connect, greeting, queue retry, idle), and its place in the

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the proxy and its tests with AddressSanitizer, then with ThreadSanitizer, and runs the
+# end-to-end tests (real sockets, the sanitized proxy binary in its own processes and in the
+# test process) under each. Any report fails the run.
+#
+#   Scripts/sanitize.sh [address|thread]...      (default: both)
+#
+# Each sanitizer builds into its own folder (.build-asan, .build-tsan): a first build takes a
+# few minutes each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/install-deps.sh libsystemd-dev pkg-config systemd mandoc python3 python3-pip golang-go mariadb-server mariadb-client
+python3 -c 'import prometheus_client' 2>/dev/null ||
+  python3 -m pip install --quiet --root-user-action=ignore prometheus_client ||
+  python3 -m pip install --quiet --break-system-packages prometheus_client
+
+sanitizers=("$@")
+[ ${#sanitizers[@]} -eq 0 ] && sanitizers=(address thread)
+for sanitizer in "${sanitizers[@]}"; do
+  case "$sanitizer" in
+    address) scratch=.build-asan ;;
+    thread) scratch=.build-tsan ;;
+    *) echo "sanitize: unknown sanitizer \"$sanitizer\" (use address or thread)" >&2; exit 2 ;;
+  esac
+  echo "sanitize: building with -sanitize=$sanitizer in $scratch" >&2
+  swift build --build-tests --scratch-path "$scratch" -Xswiftc -sanitize="$sanitizer" >&2
+  # halt_on_error: the first report fails the process (and so the test that started it).
+  # Leak checking is off: the Swift runtime's own allocations kept until exit would be
+  # reported by every process; descriptors and memory are checked by the tests and soak.
+  echo "sanitize: end-to-end tests under $sanitizer" >&2
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:abort_on_error=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    swift test --skip-build --scratch-path "$scratch" --filter EndToEndTests
+done
+echo "sanitize: clean under ${sanitizers[*]}" >&2
