@@ -9,10 +9,7 @@
 # few minutes each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/install-deps.sh libsystemd-dev pkg-config systemd mandoc python3 python3-pip golang-go mariadb-server mariadb-client
-python3 -c 'import prometheus_client' 2>/dev/null ||
-  python3 -m pip install --quiet --root-user-action=ignore prometheus_client ||
-  python3 -m pip install --quiet --break-system-packages prometheus_client
+Scripts/test-deps.sh
 
 sanitizers=("$@")
 [ ${#sanitizers[@]} -eq 0 ] && sanitizers=(address thread)

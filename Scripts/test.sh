@@ -2,10 +2,6 @@
 # Runs the whole test suite: unit tests and end-to-end tests with real sockets and processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/install-deps.sh libsystemd-dev pkg-config systemd mandoc python3 python3-pip golang-go mariadb-server mariadb-client
-# The metrics test parses /metrics with the reference Prometheus parser.
-python3 -c 'import prometheus_client' 2>/dev/null ||
-  python3 -m pip install --quiet --root-user-action=ignore prometheus_client ||
-  python3 -m pip install --quiet --break-system-packages prometheus_client
+Scripts/test-deps.sh
 swift build --build-tests
 swift test --skip-build "$@"
