@@ -77,8 +77,7 @@ extension ProxyConfiguration {
             idleTimeout: idleTimeout,
             keepalive: keepalive,
             keepaliveArmingDelay: keepaliveArmingDelay,
-            sendProxy: sendProxy,
-            maxConnections: maxConnections)
+            sendProxy: sendProxy)
     }
 }
 

@@ -23,9 +23,6 @@ public struct TCPKeepalive: Sendable, Equatable {
 
     public static let `default` = TCPKeepalive(idle: .seconds(60))
 
-    /// How long a dead peer can go unnoticed at most: idle time plus every probe.
-    public var detectionTime: Duration { idle + interval * probes }
-
     var idleSeconds: Int32 { Self.seconds(idle) }
     var intervalSeconds: Int32 { Self.seconds(interval) }
 

@@ -16,8 +16,6 @@ struct DataPathSettings: Sendable {
     var keepaliveArmingDelay: Duration
     /// Send a PROXY protocol header to each backend.
     var sendProxy: ProxyProtocolVersion?
-    /// Above this many open client connections, stop accepting.
-    var maxConnections: Int?
 }
 
 /// Monotonic time in nanoseconds, as the loops keep it (CLOCK_MONOTONIC, no system call).

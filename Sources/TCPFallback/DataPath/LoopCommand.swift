@@ -25,6 +25,11 @@ final class LoopMailbox: Sendable {
         wake = try WakeSignal()
     }
 
+    /// The loop is gone and nobody holds the mailbox any more: the eventfd goes too.
+    deinit {
+        wake.close()
+    }
+
     func post(_ command: LoopCommand) {
         let wasEmpty = commands.withLock { commands in
             commands.append(command)

@@ -4,9 +4,6 @@
 struct TimerQueue {
     private var heap: [Session] = []
 
-    var isEmpty: Bool { heap.isEmpty }
-    var count: Int { heap.count }
-
     /// The soonest deadline, if any.
     var nextDeadline: UInt64? { heap.first?.deadline }
 

@@ -53,7 +53,6 @@ struct HeldBytes {
     private var end = 0
 
     var isEmpty: Bool { block == nil }
-    var count: Int { end - start }
 
     /// Keeps `bytes` (at most a block), taking a block from `pool`. Only when empty.
     mutating func hold(_ bytes: UnsafeRawBufferPointer, pool: BlockPool) {
