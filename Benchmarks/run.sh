@@ -3,7 +3,7 @@
 # prints, for each, what a relay costs and delivers, with the ratio tcp-fallback / HAProxy:
 #
 #   Benchmarks/run.sh [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both]
-#                     [--binary PATH] [--idle N]
+#                     [--binary PATH] [--idle N] [--only MEASURES] [-- TCP-FALLBACK FLAGS...]
 #
 #   short connections   wrk, "Connection: close" (one TCP connection per request): connections
 #                       per second, and the proxy's CPU time per connection
@@ -26,6 +26,9 @@
 #   pinned    each proxy under test runs on CPU 0 alone (taskset -c 0, so 1 loop/thread); load
 #             generators and backends share CPU 1: the proxy's work is not mixed with theirs
 #
+# --only takes a comma-separated subset of: short,keepalive,streams,idle,syscalls (default: all).
+# Flags after -- are passed to tcp-fallback (e.g. -- -splice=false).
+#
 # Each measurement runs N rounds (default 3), alternating the proxies; the median is reported.
 # Both proxies front one backend as primary, with a dead port as backup (a failover set-up).
 # The proxy is built with `swift build -c release --product tcp-fallback` unless --binary PATH
@@ -40,7 +43,9 @@ mode=both
 binary=${TCP_FALLBACK_BINARY:-}
 idle_wanted=10000
 short_count=2000    # connections made while strace counts system calls
-usage() { echo "usage: $0 [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both] [--binary PATH] [--idle N]" >&2; exit 2; }
+only=short,keepalive,streams,idle,syscalls
+extra_flags=()
+usage() { echo "usage: $0 [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both] [--binary PATH] [--idle N] [--only MEASURES] [-- FLAGS...]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -49,6 +54,8 @@ while [ $# -gt 0 ]; do
     --mode) mode=$2; shift 2 ;;
     --binary) binary=$2; shift 2 ;;
     --idle) idle_wanted=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --) shift; extra_flags=("$@"); break ;;
     *) usage ;;
   esac
 done
@@ -173,7 +180,7 @@ CONF
   done
 }
 start_tcp_fallback() {  # PORT BACKEND_PORT; sets started
-  spawn "${proxy_cpu[@]}" "$binary" -quiet -maxthreads="$loops" 127.0.0.1:"$1" 127.0.0.1:"$2" 127.0.0.1:"$dead_port"
+  spawn "${proxy_cpu[@]}" "$binary" -quiet -maxthreads="$loops" "${extra_flags[@]}" 127.0.0.1:"$1" 127.0.0.1:"$2" 127.0.0.1:"$dead_port"
 }
 start_haproxy() {  # CONFIG; sets started
   spawn "${proxy_cpu[@]}" haproxy -q -f "$1"
@@ -322,6 +329,8 @@ system_calls() {  # PORT PID: system calls per short connection, over $short_cou
 
 # --- Run ---
 
+wanted() { [[ ",$only," == *",$1,"* ]]; }
+
 declare -A mode_loops
 for mode in "${modes[@]}"; do
   start_mode "$mode"
@@ -331,11 +340,11 @@ for mode in "${modes[@]}"; do
     for who in tf ha; do
       if [ $who = tf ]; then ip=$tf_iperf; hp=$tf_http; ipid=$tf_iperf_pid; hpid=$tf_http_pid
       else ip=$ha_iperf; hp=$ha_http; ipid=$ha_pid; hpid=$ha_pid; fi
-      short_connections "$hp" "$hpid"
-      keep_alive "$hp" "$hpid"
-      long_streams "$ip" "$ipid"
-      idle_connections
-      system_calls "$hp" "$hpid"
+      wanted short && short_connections "$hp" "$hpid"
+      wanted keepalive && keep_alive "$hp" "$hpid"
+      wanted streams && long_streams "$ip" "$ipid"
+      wanted idle && idle_connections
+      wanted syscalls && system_calls "$hp" "$hpid"
     done
   done
   stop "${mode_pids[@]}"
@@ -344,7 +353,11 @@ done
 # --- Report ---
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-value() { tr ' ' '\n' <<<"${results[$1,$2,$3]}" | grep -v '^$' | median; }
+value() {  # MODE WHO KEY: the median, or nothing when not measured
+  local values=${results[$1,$2,$3]:-}
+  [ -n "$values" ] || return 0
+  tr ' ' '\n' <<<"$values" | grep -v '^$' | median
+}
 ratio() { python3 -c "print('%.2f' % ($1 / $2) if $2 else '-')"; }
 echo
 echo "tcp-fallback $("$binary" --version) vs $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'), $(nproc) cores," \
@@ -372,8 +385,10 @@ for mode in "${modes[@]}"; do
     "syscalls:system calls per short connection:lower"; do
     IFS=: read -r key label better <<<"$row"
     tf=$(value "$mode" tf "$key"); ha=$(value "$mode" ha "$key")
+    [ -n "$tf" ] || continue  # not measured (--only)
     printf '%-40s %14s %14s %8s  (%s is better)\n' "$label" "$tf" "$ha" "$(ratio "$tf" "$ha")" "$better"
   done
+  wanted syscalls || continue
   echo "most frequent system calls per short connection (mean of $rounds rounds of $short_count connections):"
   for who in tf ha; do
     awk -v mode="$mode" -v who="$who" '

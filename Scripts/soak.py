@@ -578,6 +578,29 @@ def proc_fds(pid):
         return -1
 
 
+def fd_kinds(pid):
+    """(descriptors other than pipes, pipe ends): each data loop keeps up to 16 empty pipes
+    (32 ends) for splice(2) once bulk transfers have used them, so pipes are checked apart."""
+    others = pipes = 0
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            if target.startswith("pipe:"):
+                pipes += 1
+            else:
+                others += 1
+    except OSError:
+        return -1, -1
+    return others, pipes
+
+
+# Pipe ends the proxy may keep pooled: 16 pipes of 2 ends per data loop, a loop per CPU.
+PIPE_POOL_BOUND = 32 * (os.cpu_count() or 1)
+
+
 def proc_rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -734,7 +757,7 @@ class Soak:
         deadline = time.monotonic() + timeout
         last, same = -2, 0
         while True:
-            fds = proc_fds(self.proxy.pid)
+            fds = fd_kinds(self.proxy.pid)[0]
             if target is not None and fds == target:
                 return fds
             same = same + 1 if fds == last else 0
@@ -749,7 +772,7 @@ class Soak:
         t_start = time.monotonic()
         last_print = t_start
         while not self.stop_sampler:
-            fds, rss = proc_fds(self.proxy.pid), proc_rss_kib(self.proxy.pid)
+            fds, rss = fd_kinds(self.proxy.pid)[0], proc_rss_kib(self.proxy.pid)
             now = time.monotonic()
             self.samples.append((now - t_start, self.done, fds, rss))
             self.peak_fds = max(self.peak_fds, fds)
@@ -924,8 +947,11 @@ class Soak:
         checks.append(("no correctness failures", not failures and tot["total"] == a.connections,
                        f"{len(failures)} failures" + (f" ({tot['total']} of {a.connections} connections ran)"
                                                       if tot["total"] < a.connections else "")))
-        checks.append(("descriptors at the end == baseline", end_fds == base_fds,
+        checks.append(("descriptors other than pipes at the end == baseline", end_fds == base_fds,
                        f"{end_fds} vs {base_fds}" if end_fds >= 0 else "the proxy is gone"))
+        end_pipes = fd_kinds(self.proxy.pid)[1]
+        checks.append((f"pipe ends at the end <= the pools' bound ({PIPE_POOL_BOUND})",
+                       0 <= end_pipes <= PIPE_POOL_BOUND, f"{end_pipes}"))
         # Two RSS checks, both at quiet points (no client connection open).
         #
         # Raw VmRSS: glibc malloc keeps much of what the proxy freed (an arena per event-loop

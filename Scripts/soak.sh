@@ -13,7 +13,7 @@
 #
 # Scripts/soak.py starts two backends on 127.0.0.1 (kernel-chosen ports) and the proxy
 # (-quiet -probe-delay=200ms -timeout=1s -maxthreads=2), runs a warm-up of 1000 connections,
-# takes the proxy's descriptor count (/proc/PID/fd) and VmRSS as the baseline, then runs the
+# takes the proxy's descriptor count (/proc/PID/fd, pipes apart) and VmRSS as the baseline, then runs the
 # connections, each of a random kind: verified echoes, half-closes from either side, resets
 # from either side, slow readers on either side, a backend that never answers, slow downloads,
 # clients that close at once. Backend 0 is SIGKILLed every 10,000 connections (every N/5, at
@@ -21,8 +21,9 @@
 # a kill are counted, not failed. Every 10% of the run it waits until no client connection is
 # open (a quiet checkpoint) and measures again.
 #
-# It passes (exit 0) when no connection failed its checks, the proxy's descriptors at the end
-# equal the baseline, its RSS at the end is within the allocator's retention of the baseline
+# It passes (exit 0) when no connection failed its checks, the proxy's descriptors other than
+# pipes at the end equal the baseline, its pipe ends are within its pools' bound (16 empty
+# pipes kept per data loop for splice), its RSS at the end is within the allocator's retention of the baseline
 # (concurrency x 512 KiB) and, after malloc_trim(0) called in it through gdb, within 4 MiB of
 # the baseline's, the proxy is alive, and no checkpoint found a connection left open at a
 # backend; otherwise exit 1. Progress goes to stderr, the summary to stdout; the logs of a

@@ -41,7 +41,7 @@ struct TCPFallbackCommand: ParsableCommand {
     /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
     static let booleanFlags: Set<String> = ["debug", "failback-close", "journal", "quiet", "syslog"]
     /// Booleans that default to true (`-flag=false` turns them off).
-    static let booleanOptions: Set<String> = ["close-on-down"]
+    static let booleanOptions: Set<String> = ["close-on-down", "splice"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
         "check", "check-interval", "control", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
@@ -162,6 +162,15 @@ struct TCPFallbackCommand: ParsableCommand {
         transform: DurationArgument.parse)
     var shutdownGrace = DurationArgument(.seconds(10))
 
+    @Option(
+        name: .customLong("splice"),
+        help: ArgumentHelp("Once a direction of a connection carries a bulk transfer (a read fills 64 KiB), move its bytes with splice(2) through a pipe, without copying them through the proxy. (default: true)", valueName: "bool"),
+        transform: { text in
+            guard let value = GoFlagSyntax.parseBool(text) else { throw ValidationError("invalid boolean value \"\(text)\" for -splice") }
+            return value
+        })
+    var splice = true
+
     @Option(name: .customLong("state-file"), help: ArgumentHelp("With -failback manual: the file (written atomically) that keeps which backends are held, across restarts.", valueName: "path"))
     var stateFile: String?
 
@@ -279,6 +288,7 @@ struct TCPFallbackCommand: ParsableCommand {
         configuration.keepalive = keepalive.duration > .zero ? TCPKeepalive(idle: keepalive.duration) : nil
         configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
         configuration.sendProxy = sendProxy
+        configuration.splice = splice
         return configuration
     }
 }

@@ -9,8 +9,9 @@ import Glibc
 
 /// What happens to the bytes: completeness, half-close, resets.
 @Suite struct DataPathTests {
-    /// 20 MB from the client and 20 MB from the backend at the same time, checksummed at both ends.
-    @Test func twentyMegabytesEachWayArriveIntact() async throws {
+    /// 20 MB from the client and 20 MB from the backend at the same time, checksummed at both
+    /// ends: with -splice (the default) most of it moves through pipes, without it all is copied.
+    @Test(arguments: [true, false]) func twentyMegabytesEachWayArriveIntact(splice: Bool) async throws {
         let size = 20 * 1024 * 1024
         let received = Checksum.Box()
         let backend = try TestServer { connection in
@@ -23,7 +24,7 @@ import Glibc
             received.set(try connection.receiveChecksum())
             sent.wait()
         }
-        try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
+        try await withProxy(backends: [backend.port], configure: { $0.splice = splice }) { (proxy, port) async throws in
             let client = try TestSocket.connect(port: port, timeout: 30)
             defer { client.close() }
             Thread { client.sendPseudoRandom(seed: 1, count: size) }.start()
@@ -33,6 +34,64 @@ import Glibc
             let counters = proxy.registry.backends[0].counters.values
             #expect(counters.bytesFromClient == size)
             #expect(counters.bytesToClient == size)
+            let spliced = proxy.counters.values.splicedBytes
+            if splice {
+                #expect(spliced > size, "only \(spliced) of \(2 * size) bytes were spliced")
+            } else {
+                #expect(spliced == 0)
+            }
+        }
+    }
+
+    /// A bulk transfer (spliced) that ends with a half-close: the client gets every byte, then
+    /// a clean end, and can still send; the backend gets that. Then the same the other way.
+    @Test func aSplicedTransferEndsWithItsLastByteEachWay() async throws {
+        let size = 8 * 1024 * 1024
+        let received = Checksum.Box()
+        let backend = try TestServer { connection in
+            connection.sendPseudoRandom(seed: 3, count: size)
+            connection.shutdownWrite()
+            received.set(try connection.receiveChecksum())
+        }
+        try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
+            let client = try TestSocket.connect(port: port, timeout: 30)
+            defer { client.close() }
+            #expect(try client.receiveChecksum() == Checksum(pseudoRandomSeed: 3, count: size))
+            client.sendPseudoRandom(seed: 4, count: size)
+            client.shutdownWrite()
+            #expect(await eventually(timeout: .seconds(20)) { received.value == Checksum(pseudoRandomSeed: 4, count: size) })
+            #expect(await eventually { proxy.registry.backends[0].counters.values.activeConnections == 0 })
+            #expect(proxy.counters.values.splicedBytes > size)
+        }
+    }
+
+    /// A backend that resets in the middle of a bulk transfer: the client sees a reset after
+    /// what was sent, never a clean end.
+    @Test func aResetInTheMiddleOfASplicedTransferReachesTheClient() async throws {
+        let backend = try TestServer { connection in
+            // No end of stream before the reset (sendPseudoRandom would send one).
+            let chunk = [UInt8](repeating: 7, count: 65536)
+            for _ in 0..<64 { try connection.send(chunk) }
+            connection.reset()
+        }
+        try await withProxy(backends: [backend.port]) { (proxy, port) async throws in
+            let client = try TestSocket.connect(port: port, timeout: 30)
+            defer { client.close() }
+            var count = 0
+            var sawReset = false
+            while true {
+                do {
+                    let chunk = try client.receive()
+                    if chunk.isEmpty { break }
+                    count += chunk.count
+                } catch let error as TestSocket.SocketError {
+                    sawReset = error.code == ECONNRESET
+                    break
+                }
+            }
+            #expect(sawReset, "got a clean end of stream after \(count) bytes instead of a reset")
+            #expect(proxy.counters.values.splicedBytes > 0)
+            #expect(await eventually { proxy.registry.backends[0].counters.values.activeConnections == 0 })
         }
     }
 

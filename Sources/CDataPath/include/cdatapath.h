@@ -1,5 +1,6 @@
 // The few Linux calls the data path needs that Glibc's Swift module leaves out: <sys/epoll.h>
-// and <sys/eventfd.h> are not in it, accept4 needs _GNU_SOURCE, and CPU_COUNT is a macro.
+// and <sys/eventfd.h> are not in it, accept4, pipe2 and splice need _GNU_SOURCE, and CPU_COUNT
+// is a macro.
 // Each function is a thin wrapper that keeps the kernel's contract (return value, errno).
 #ifndef TCP_FALLBACK_CDATAPATH_H
 #define TCP_FALLBACK_CDATAPATH_H
@@ -10,6 +11,14 @@
 
 /// accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC).
 int tf_accept(int fd, struct sockaddr *address, socklen_t *length);
+
+/// pipe2(fds, O_NONBLOCK | O_CLOEXEC): fds[0] is the read end, fds[1] the write end.
+int tf_pipe(int fds[2]);
+
+/// splice(from, NULL, to, NULL, count, SPLICE_F_MOVE | SPLICE_F_NONBLOCK): moves up to `count`
+/// bytes between a socket and a pipe inside the kernel. Returns the bytes moved, 0 at the end
+/// of the socket's stream, or -1 with errno (EAGAIN: nothing to move without blocking).
+long tf_splice(int from, int to, unsigned long count);
 
 /// The number of CPUs this thread may run on (sched_getaffinity), or -errno.
 int tf_available_cpus(void);

@@ -47,6 +47,8 @@ public struct ProxyConfiguration: Sendable {
     public var keepaliveArmingDelay: Duration = .seconds(5)
     /// Send a PROXY protocol header to backends, so they see the client's address.
     public var sendProxy: ProxyProtocolVersion?
+    /// Move the bytes of bulk transfers with splice(2), without copying them to user space.
+    public var splice = true
 
     public init(
         listen: Endpoint,
@@ -77,7 +79,8 @@ extension ProxyConfiguration {
             idleTimeout: idleTimeout,
             keepalive: keepalive,
             keepaliveArmingDelay: keepaliveArmingDelay,
-            sendProxy: sendProxy)
+            sendProxy: sendProxy,
+            splice: splice)
     }
 }
 

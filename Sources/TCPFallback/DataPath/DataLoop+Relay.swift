@@ -156,6 +156,13 @@ extension DataLoop {
     ) -> PumpResult {
         var result = PumpResult()
         while true {
+            if flow.bulk {
+                // Bulk: through a pipe, unless none can be had (then copy, as before).
+                if splice(&flow, from: source, &sourceReady, to: destination, &destinationReady, otherDone: otherDone, &result) {
+                    return result
+                }
+                flow.bulk = false
+            }
             if !flow.held.isEmpty {
                 guard destinationReady.writable else { return result }
                 switch flow.held.flush(to: destination, pool: pool) {
@@ -175,10 +182,7 @@ extension DataLoop {
                 }
             }
             if flow.sourceEnded {
-                if !flow.destinationShut {
-                    flow.destinationShut = true
-                    if !otherDone { SocketCalls.shutdownOutput(destination) }
-                }
+                endDirection(&flow, destination, otherDone: otherDone)
                 return result
             }
             guard sourceReady.readable else { return result }
@@ -189,6 +193,9 @@ extension DataLoop {
                     // A short read took everything there was: after an end of stream was
                     // seen, that is the end; otherwise wait for the next edge.
                     if sourceReady.peerEnded { flow.sourceEnded = true } else { sourceReady.readable = false }
+                } else if context.settings.splice {
+                    // A full buffer: more is coming; once these bytes are out, splice the rest.
+                    flow.bulk = true
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch.bytes[0..<count])
                 guard destinationReady.writable else {
@@ -223,6 +230,104 @@ extension DataLoop {
                 return result
             }
         }
+    }
+
+    /// The bulk half of `pump`: bytes held in user space go first, then the source is spliced
+    /// into the flow's pipe and the pipe on to the destination, until one of them has to wait.
+    /// The pipe goes back to the loop's pool whenever it is empty and the source has nothing
+    /// more, so an idle connection holds none. Returns false, having moved nothing, when no
+    /// pipe can be had: the caller copies instead.
+    private func splice(
+        _ flow: inout Session.Flow, from source: Int32, _ sourceReady: inout Session.Readiness,
+        to destination: Int32, _ destinationReady: inout Session.Readiness, otherDone: Bool,
+        _ result: inout PumpResult
+    ) -> Bool {
+        while true {
+            if !flow.held.isEmpty {
+                // Left from the copy before the switch: it goes first.
+                guard destinationReady.writable else { return true }
+                switch flow.held.flush(to: destination, pool: pool) {
+                case .transferred:
+                    guard flow.held.isEmpty else {
+                        destinationReady.writable = false
+                        return true
+                    }
+                case .wouldBlock:
+                    destinationReady.writable = false
+                    return true
+                case .failed(let code):
+                    result.error = (code, true)
+                    return true
+                case .endOfStream:
+                    return true
+                }
+            }
+            if let pipe = flow.pipe, flow.piped > 0 {
+                guard destinationReady.writable else { return true }
+                switch SocketCalls.splice(from: pipe.readFD, to: destination, count: flow.piped) {
+                case .transferred(let moved):
+                    flow.piped -= moved
+                    if flow.piped > 0 {
+                        destinationReady.writable = false
+                        return true
+                    }
+                case .wouldBlock:
+                    destinationReady.writable = false
+                    return true
+                case .failed(let code):
+                    result.error = (code, true)
+                    return true
+                case .endOfStream:
+                    return true
+                }
+            }
+            if flow.sourceEnded {
+                returnPipe(&flow)
+                endDirection(&flow, destination, otherDone: otherDone)
+                return true
+            }
+            guard sourceReady.readable else {
+                returnPipe(&flow)
+                return true
+            }
+            if flow.pipe == nil {
+                guard let pipe = pipes.take() else { return false }
+                flow.pipe = pipe
+            }
+            // The pipe is empty here, so EAGAIN can only mean the socket has nothing more.
+            // A short splice does not mean it is drained (a pipe takes a bounded number of
+            // packets): splice again until EAGAIN.
+            switch SocketCalls.splice(from: source, to: flow.pipe!.writeFD, count: PipePool.capacity) {
+            case .transferred(let moved):
+                result.moved += moved
+                slot.splicedBytes.addFromOwner(moved)
+                flow.piped = moved
+            case .endOfStream:
+                sourceReady.readable = false
+                flow.sourceEnded = true
+            case .wouldBlock:
+                sourceReady.readable = false
+                returnPipe(&flow)
+                return true
+            case .failed(let code):
+                result.error = (code, false)
+                return true
+            }
+        }
+    }
+
+    /// Gives the flow's pipe back to the pool if it is empty.
+    private func returnPipe(_ flow: inout Session.Flow) {
+        guard let pipe = flow.pipe, flow.piped == 0 else { return }
+        flow.pipe = nil
+        pipes.give(pipe)
+    }
+
+    /// The source ended and everything before the end is written: pass the end on, once.
+    private func endDirection(_ flow: inout Session.Flow, _ destination: Int32, otherDone: Bool) {
+        guard !flow.destinationShut else { return }
+        flow.destinationShut = true
+        if !otherDone { SocketCalls.shutdownOutput(destination) }
     }
 
     /// A relay's deadline: arm keepalive once it has run a while; close it if nothing moved
@@ -263,6 +368,14 @@ extension DataLoop {
         end(session)
     }
 
+    /// A pipe still in use when its session ends: pooled if empty, else closed with its bytes.
+    private func releasePipe(_ flow: inout Session.Flow) {
+        guard let pipe = flow.pipe else { return }
+        flow.pipe = nil
+        if flow.piped == 0 { pipes.give(pipe) } else { pipes.discard(pipe) }
+        flow.piped = 0
+    }
+
     /// The sockets are closed: forget the session and count it out.
     private func end(_ session: Session) {
         let wasRelaying = session.phase == .relaying
@@ -272,6 +385,8 @@ extension DataLoop {
         timers.cancel(session)
         session.up.held.release(to: pool)
         session.down.held.release(to: pool)
+        releasePipe(&session.up)
+        releasePipe(&session.down)
         if wasRelaying, let backend = session.backend {
             backend.counters.slots[index].activeConnections.addFromOwner(-1)
             if debug {

@@ -33,6 +33,7 @@ final class DataLoop: @unchecked Sendable {
     var now: UInt64
     let scratch: ScratchBuffer
     let pool = BlockPool()
+    let pipes = PipePool()
     let slot: ProxyCounters.Slot
     /// Whether debug lines are logged: checked before any text is built.
     let debug: Bool

@@ -16,6 +16,8 @@ struct DataPathSettings: Sendable {
     var keepaliveArmingDelay: Duration
     /// Send a PROXY protocol header to each backend.
     var sendProxy: ProxyProtocolVersion?
+    /// Splice bulk transfers through pipes (see `PipePool`).
+    var splice: Bool
 }
 
 /// Monotonic time in nanoseconds, as the loops keep it (CLOCK_MONOTONIC, no system call).

@@ -41,6 +41,13 @@ final class Session {
         var sourceEnded = false
         /// The end of stream was passed on (shutdown of the destination's output).
         var destinationShut = false
+        /// A read once filled the whole scratch buffer: this direction carries a bulk
+        /// transfer, and moves through `pipe` with splice(2) from now on.
+        var bulk = false
+        /// The pipe of a bulk transfer while it is in use (given back when empty and the
+        /// source has nothing more), and how many bytes it holds for the destination.
+        var pipe: Pipe?
+        var piped = 0
     }
 
     let clientFD: Int32

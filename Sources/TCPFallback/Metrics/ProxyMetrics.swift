@@ -57,6 +57,9 @@ public final class ProxyMetrics: Sendable {
         count(
             "tcp_fallback_max_connections_reached_total", [], listener.maxConnectionsReached,
             help: "Times accepting paused because -maxconn client connections were open.")
+        count(
+            "tcp_fallback_spliced_bytes_total", [], listener.splicedBytes,
+            help: "Bytes relayed with splice(2), both ways (-splice); also in the backends' byte counters.")
         gauge("tcp_fallback_data_loops", [], Double(proxy.dataLoopCount), help: "Data-path threads.")
 
         for report in reports {

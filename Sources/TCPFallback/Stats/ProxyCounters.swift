@@ -14,6 +14,8 @@ public final class ProxyCounters: Sendable {
         let failovers = Atomic<Int>(0)
         /// Times this loop stopped accepting because `-maxconn` connections were open.
         let maxConnectionsReached = Atomic<Int>(0)
+        /// Bytes relayed with splice(2), both ways (also counted in the backends' bytes).
+        let splicedBytes = Atomic<Int>(0)
     }
 
     init(loops: Int) {
@@ -28,16 +30,19 @@ public final class ProxyCounters: Sendable {
         public var failovers: Int
         /// Times accepting paused because the connection limit (`-maxconn`) was reached.
         public var maxConnectionsReached: Int
+        /// Bytes relayed with splice(2) (`-splice`), both ways.
+        public var splicedBytes: Int
     }
 
     public var values: Values {
-        var values = Values(acceptedConnections: 0, openClientConnections: 0, acceptErrors: 0, failovers: 0, maxConnectionsReached: 0)
+        var values = Values(acceptedConnections: 0, openClientConnections: 0, acceptErrors: 0, failovers: 0, maxConnectionsReached: 0, splicedBytes: 0)
         for slot in slots {
             values.acceptedConnections += slot.acceptedConnections.load(ordering: .relaxed)
             values.openClientConnections += slot.openClientConnections.load(ordering: .relaxed)
             values.acceptErrors += slot.acceptErrors.load(ordering: .relaxed)
             values.failovers += slot.failovers.load(ordering: .relaxed)
             values.maxConnectionsReached += slot.maxConnectionsReached.load(ordering: .relaxed)
+            values.splicedBytes += slot.splicedBytes.load(ordering: .relaxed)
         }
         return values
     }

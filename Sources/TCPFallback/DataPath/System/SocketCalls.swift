@@ -46,6 +46,19 @@ enum SocketCalls {
         }
     }
 
+    /// Moves up to `count` bytes from `source` to `destination` inside the kernel, one of them
+    /// a socket and the other a pipe (see `PipePool`); like `read` and `write` otherwise.
+    static func splice(from source: Int32, to destination: Int32, count: Int) -> IOOutcome {
+        while true {
+            let moved = tf_splice(source, destination, UInt(count))
+            if moved > 0 { return .transferred(moved) }
+            if moved == 0 { return .endOfStream }
+            let error = errno
+            if error == EINTR { continue }
+            return error == EAGAIN || error == EWOULDBLOCK ? .wouldBlock : .failed(error)
+        }
+    }
+
     /// Ends our stream to the peer (a FIN once what is queued in the kernel is sent).
     static func shutdownOutput(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
