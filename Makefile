@@ -13,8 +13,7 @@ UNITS = tcp-fallback.service tcp-fallback@.service tcp-fallback.socket
 all: build
 
 build:
-	Scripts/install-deps.sh libsystemd-dev pkg-config
-	swift build -c release --product tcp-fallback
+	Scripts/build-release.sh
 
 install: build install-files
 

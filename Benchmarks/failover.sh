@@ -21,8 +21,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-Scripts/install-deps.sh libsystemd-dev pkg-config haproxy mariadb-server mariadb-client python3
-swift build -c release --product tcp-fallback >&2
+Scripts/install-deps.sh haproxy mariadb-server mariadb-client python3
+Scripts/build-release.sh
 binary=$PWD/.build/release/tcp-fallback
 
 work=$(mktemp -d /tmp/tcp-fallback-failover.XXXXXX)

@@ -16,7 +16,8 @@
 #   system calls        strace -c on the proxy over 2000 short connections: calls per connection,
 #                       in total and for the most frequent calls
 #
-# CPU time is the proxy's utime + stime from /proc/PID/stat over the run; on a small machine
+# CPU time is the proxy's utime + stime from /proc/PID/stat over the run (utime alone is printed
+# too: what the proxy's own code costs, the rest is the kernel's TCP work for it); on a small machine
 # shared with the load generators and backends it varies less from run to run than the rates.
 #
 # Both proxies get the same number of threads: tcp-fallback runs one data loop per CPU it may
@@ -31,7 +32,7 @@
 #
 # Each measurement runs N rounds (default 3), alternating the proxies; the median is reported.
 # Both proxies front one backend as primary, with a dead port as backup (a failover set-up).
-# The proxy is built with `swift build -c release --product tcp-fallback` unless --binary PATH
+# The proxy is built with Scripts/build-release.sh unless --binary PATH
 # (or TCP_FALLBACK_BINARY=PATH) names one already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,8 +68,8 @@ esac
 
 packages=(haproxy wrk iperf3 nginx-light python3 strace util-linux iproute2)
 if [ -z "$binary" ]; then
-  Scripts/install-deps.sh libsystemd-dev pkg-config "${packages[@]}"
-  swift build -c release --product tcp-fallback >&2
+  Scripts/install-deps.sh "${packages[@]}"
+  Scripts/build-release.sh
   binary=.build/release/tcp-fallback
 else
   Scripts/install-deps.sh "${packages[@]}"
@@ -150,6 +151,7 @@ available_cpus() {  # as tcp-fallback counts them: its affinity mask, capped by 
   echo "$cpus"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }  # user space only; the rest is the kernel's
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
@@ -235,32 +237,32 @@ add() {  # KEY VALUE
   results[$mode,$who,$1]+="$2 "
 }
 
-short_connections() {  # PORT PID: new connections per second (one request each), CPU µs per connection
-  local before after output rate cpu
-  before=$(cpu_ticks "$2")
+short_connections() {  # PORT PID: new connections per second (one request each), CPU µs per connection (all, user space)
+  local before after user_before user_after output rate cpu user
+  before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
   output=$("${load_cpu[@]}" wrk -t2 -c64 -d"${seconds}s" -H "Connection: close" "http://127.0.0.1:$1/" 2>/dev/null)
-  after=$(cpu_ticks "$2")
-  read -r rate cpu <<<"$(awk -v ticks=$((after - before)) -v hz="$hz" '
+  after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  read -r rate cpu user <<<"$(awk -v ticks=$((after - before)) -v uticks=$((user_after - user_before)) -v hz="$hz" '
     /requests in/ {n = $1} /^Requests\/sec/ {rate = $2}
-    END {if (n) printf "%.0f %.1f\n", rate, ticks / hz * 1e6 / n}' <<<"$output")"
-  add cps "$rate"; add cps_cpu "$cpu"
+    END {if (n) printf "%.0f %.1f %.1f\n", rate, ticks / hz * 1e6 / n, uticks / hz * 1e6 / n}' <<<"$output")"
+  add cps "$rate"; add cps_cpu "$cpu"; add cps_user "$user"
 }
 
 keep_alive() {  # PORT PID: requests per second over 16 keep-alive connections, CPU µs per request, p50, p99 (µs)
-  local before after output rps cpu p50 p99
-  before=$(cpu_ticks "$2")
+  local before after user_before user_after output rps cpu user p50 p99
+  before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
   output=$("${load_cpu[@]}" wrk -t2 -c16 -d"${seconds}s" --latency "http://127.0.0.1:$1/" 2>/dev/null)
-  after=$(cpu_ticks "$2")
-  read -r rps cpu p50 p99 <<<"$(python3 -c '
+  after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  read -r rps cpu user p50 p99 <<<"$(python3 -c '
 import re, sys
-text, ticks, hz = sys.stdin.read(), int(sys.argv[1]), int(sys.argv[2])
+text, ticks, uticks, hz = sys.stdin.read(), int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 def us(v, u): return float(v) * {"us": 1, "ms": 1000, "s": 1e6}[u]
 found = {p: us(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)}
 requests = int(re.search(r"^\s*(\d+) requests in", text, re.M).group(1))
 rate = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
-print("%.0f %.1f %.0f %.0f" % (rate, ticks / hz * 1e6 / requests, found["50"], found["99"]))
-' $((after - before)) "$hz" <<<"$output")"
-  add rps "$rps"; add rps_cpu "$cpu"; add p50 "$p50"; add p99 "$p99"
+print("%.0f %.1f %.1f %.0f %.0f" % (rate, ticks / hz * 1e6 / requests, uticks / hz * 1e6 / requests, found["50"], found["99"]))
+' $((after - before)) $((user_after - user_before)) "$hz" <<<"$output")"
+  add rps "$rps"; add rps_cpu "$cpu"; add rps_user "$user"; add p50 "$p50"; add p99 "$p99"
 }
 
 long_streams() {  # PORT PID: Gbit/s received over 4 parallel streams, proxy CPU seconds per GB
@@ -374,8 +376,10 @@ for mode in "${modes[@]}"; do
   for row in \
     "cps:short connections per second:higher" \
     "cps_cpu:CPU per short connection (us):lower" \
+    "cps_user:  of which in user space (us):lower" \
     "rps:keep-alive requests per second:higher" \
     "rps_cpu:CPU per keep-alive request (us):lower" \
+    "rps_user:  of which in user space (us):lower" \
     "p50:keep-alive latency p50 (us):lower" \
     "p99:keep-alive latency p99 (us):lower" \
     "gbps:long streams, 4 streams (Gbit/s):higher" \

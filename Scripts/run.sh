@@ -3,6 +3,5 @@
 #   Scripts/run.sh [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/install-deps.sh libsystemd-dev pkg-config
-swift build -c release --product tcp-fallback >&2
+Scripts/build-release.sh
 exec .build/release/tcp-fallback "$@"

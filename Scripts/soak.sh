@@ -5,7 +5,7 @@
 #   Scripts/soak.sh [--connections N] [--binary PATH] [--concurrency C] [--seed S] [-- soak.py flags]
 #
 # Defaults: 100000 connections, .build/release/tcp-fallback (built with
-# `swift build -c release --product tcp-fallback` when missing), concurrency 200, seed 1.
+# `Scripts/build-release.sh` when missing), concurrency 200, seed 1.
 # Flags after `--` go to Scripts/soak.py run: --warmup N (1000), --kill-every N, --restart-delay S
 # (0.5), --checkpoints N (10), --weights "kind=w,..." (the mix, e.g. "crstdl=0" or
 # "echo=0,crst=100"), --only KIND[,KIND] (e.g. crstdl), --trim auto|on|off, --rss-slack-mib M,
@@ -62,8 +62,7 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
 if [ -z "$binary" ]; then
   binary=.build/release/tcp-fallback
   if [ ! -x "$binary" ]; then
-    Scripts/install-deps.sh libsystemd-dev pkg-config
-    swift build -c release --product tcp-fallback >&2
+    Scripts/build-release.sh
   fi
 fi
 [ -x "$binary" ] || { echo "soak: $binary is not an executable" >&2; exit 1; }
