@@ -113,8 +113,9 @@ public enum CommandLineTool {
         }
         let backends = configuration.backends.map(\.description).joined(separator: ", ")
         let inherited = configuration.inheritedListeners.isEmpty ? "" : " (socket from systemd)"
+        let role = configuration.roles.role == .any ? "" : "; role \(configuration.roles.role.rawValue)"
         logger.notice(
-            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); \(proxy.dataLoopCount) data loop(s); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))",
+            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); \(proxy.dataLoopCount) data loop(s); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))\(role)",
             metadata: ["event": "started"])
 
         for endpoint in held.sorted(by: { $0.description < $1.description }) {

@@ -44,10 +44,16 @@ struct TCPFallbackCommand: ParsableCommand {
     static let booleanOptions: Set<String> = ["close-on-down", "splice"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "check", "check-interval", "control", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
+        "balance", "check", "check-interval", "check-password-file", "check-user", "control", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
         "idle-timeout", "keepalive", "maxconn", "queue-timeout", "rise", "send-proxy", "state-file", "logfile", "maxthreads", "metrics",
         "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
+
+    @Option(
+        name: .customLong("balance"),
+        help: ArgumentHelp("How new clients are spread over equally good backends: first (the first in order), roundrobin (each in turn) or leastconn (the fewest open connections). (default: first; roundrobin with -role reader)", valueName: "mode"),
+        transform: choice(of: BalanceMode.self, for: "balance"))
+    var balance: BalanceMode?
 
     @Option(
         name: .customLong("check"),
@@ -60,6 +66,16 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("Check every backend, up or down, this often (faster while one changes state), with -rise and -fall. Without it, as the original: a failed connect marks a backend down, probes every -probe-delay bring it back. (default: off)", valueName: "duration"),
         transform: DurationArgument.parse)
     var checkInterval: DurationArgument?
+
+    @Option(
+        name: .customLong("check-password-file"),
+        help: ArgumentHelp("With -check-user: the file whose first line is the check user's password; it must not be readable by group or others.", valueName: "path"))
+    var checkPasswordFile: String?
+
+    @Option(
+        name: .customLong("check-user"),
+        help: ArgumentHelp("With -check mysql: log in as this user, and read each server's role in one query (read_only, replication threads and lag). It needs REPLICATION CLIENT (MariaDB: SLAVE MONITOR). (default: an anonymous greeting check)", valueName: "name"))
+    var checkUser: String?
 
     @Option(
         name: .customLong("close-on-down"),
@@ -126,6 +142,12 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("At most this many client connections open at once; more wait in the listen backlog until some close. 0: no limit.", valueName: "n"))
     var maxConnections = 0
 
+    @Option(
+        name: .customLong("max-lag"),
+        help: ArgumentHelp("With -role reader: replicas further behind than this get no new clients; 0: no limit. (default: 30s)", valueName: "duration"),
+        transform: DurationArgument.parse)
+    var maxLag = DurationArgument(.seconds(30))
+
     @Option(name: .customLong("maxthreads"), help: ArgumentHelp("The most data-path threads: one runs per CPU the process may use (affinity, cgroup quota), up to this many.", valueName: "n"))
     var maxThreads = 4
 
@@ -147,6 +169,18 @@ struct TCPFallbackCommand: ParsableCommand {
         transform: DurationArgument.parse)
     var queueTimeout = DurationArgument(.zero)
 
+    @Option(
+        name: .customLong("reader-fallback"),
+        help: ArgumentHelp("With -role reader, when no replica qualifies: writer (send clients to the writer) or none (refuse them). (default: writer)", valueName: "where"),
+        transform: choice(of: ReaderFallback.self, for: "reader-fallback"))
+    var readerFallback = ReaderFallback.writer
+
+    @Option(
+        name: .customLong("role"),
+        help: ArgumentHelp("Which backends new clients go to, by what the MySQL servers are: any (the first up), writer (the first up and writable) or reader (up, read-only, replicating, within -max-lag). writer and reader need -check mysql, -check-user and -check-interval. (default: any)", valueName: "role"),
+        transform: choice(of: BackendRole.self, for: "role"))
+    var role = BackendRole.any
+
     @Option(name: .customLong("rise"), help: ArgumentHelp("With -check-interval: consecutive passed checks that bring a down backend back.", valueName: "n"))
     var rise = 2
 
@@ -161,6 +195,12 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("After SIGTERM or SIGINT, how long open connections may go on before they are closed. (default: 10s)", valueName: "duration"),
         transform: DurationArgument.parse)
     var shutdownGrace = DurationArgument(.seconds(10))
+
+    @Option(
+        name: .customLong("split-brain"),
+        help: ArgumentHelp("With -role writer, when several backends are writable at once: refuse (accept no new writer connections until one is left) or first (the first writable in order). (default: refuse)", valueName: "policy"),
+        transform: choice(of: SplitBrainPolicy.self, for: "split-brain"))
+    var splitBrain = SplitBrainPolicy.refuse
 
     @Option(
         name: .customLong("splice"),
@@ -266,6 +306,31 @@ struct TCPFallbackCommand: ParsableCommand {
         if let greetingTimeout, greetingTimeout.duration < .zero {
             throw ValidationError("-greeting-timeout must not be negative, got \(greetingTimeout)")
         }
+        if checkUser != nil && check != .mysql {
+            throw ValidationError("-check-user needs -check mysql")
+        }
+        if checkPasswordFile != nil && checkUser == nil {
+            throw ValidationError("-check-password-file needs -check-user")
+        }
+        if role != .any {
+            guard check == .mysql, checkUser != nil, checkInterval != nil else {
+                throw ValidationError("-role \(role.rawValue) needs -check mysql, -check-user and -check-interval: the role of each server is what the check reads")
+            }
+        }
+        guard maxLag.duration >= .zero else {
+            throw ValidationError("-max-lag must not be negative, got \(maxLag)")
+        }
+        var credentials: MySQLCredentials?
+        if let checkUser {
+            guard !checkUser.isEmpty, checkUser.utf8.count <= 80, !checkUser.utf8.contains(0) else {
+                throw ValidationError("-check-user must be a user name of 1 to 80 bytes")
+            }
+            do {
+                credentials = MySQLCredentials(user: checkUser, password: try checkPasswordFile.map(MySQLCredentials.readPassword) ?? [])
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
         var configuration = ProxyConfiguration(
             listen: listen,
             backends: backends,
@@ -289,6 +354,12 @@ struct TCPFallbackCommand: ParsableCommand {
         configuration.maxConnections = maxConnections > 0 ? maxConnections : nil
         configuration.sendProxy = sendProxy
         configuration.splice = splice
+        configuration.checkCredentials = credentials
+        configuration.roles.role = role
+        configuration.roles.splitBrain = splitBrain
+        configuration.roles.maxLag = maxLag.duration > .zero ? maxLag.duration : nil
+        configuration.roles.readerFallback = readerFallback
+        configuration.balance = balance ?? (role == .reader ? .roundrobin : .first)
         return configuration
     }
 }

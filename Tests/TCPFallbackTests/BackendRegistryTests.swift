@@ -12,12 +12,13 @@ final class ScriptedCheck: HealthCheck {
 
     var calls: [Int] { state.withLock { $0.calls } }
 
-    func check(_ backend: Backend) async throws {
+    func check(_ backend: Backend) async throws -> CheckObservation {
         let healthy = state.withLock { state -> Bool in
             state.calls.append(backend.index)
             return state.healthy.contains(backend.index)
         }
         if !healthy { throw CheckFailed() }
+        return CheckObservation()
     }
 
     struct CheckFailed: Error, CustomStringConvertible {

@@ -28,6 +28,9 @@ public final class BackendCounters: Sendable {
         public var connectErrors: Int
     }
 
+    /// Open relays on all loops (least-connections balancing reads it per client).
+    var activeConnections: Int { slots.reduce(0) { $0 + $1.activeConnections.load(ordering: .relaxed) } }
+
     public var values: Values {
         var values = Values(connectionsTotal: 0, activeConnections: 0, bytesFromClient: 0, bytesToClient: 0,
             connectErrors: connectErrors.load(ordering: .relaxed))

@@ -28,6 +28,11 @@ public actor BackendRegistry {
         var holdDelay: Duration = .zero
         /// When the backend last went back into rotation.
         var lastReturn: Duration?
+        /// What the last check that logged in saw (`-check-user`).
+        var server: MySQLServerState?
+        /// The cause of the last failed check or probe, until one passes: a cause is logged
+        /// when it changes, not at every interval.
+        var checkFailure: String?
     }
 
     private var states: [State]
@@ -43,6 +48,7 @@ public actor BackendRegistry {
     private let failback: FailbackSettings
     private var holdReleases: [Int: Task<Void, Never>] = [:]
     private let healthCheck: any HealthCheck
+    private let selection: BackendSelection
     private let clock: any ProxyClock
     private let logger: Logger
     private nonisolated let publisher: SnapshotPublisher
@@ -64,6 +70,7 @@ public actor BackendRegistry {
     ///   - healthCheck: what a probe or check runs.
     ///   - dataLoops: how many data loops count traffic (each backend has a counter slot per loop).
     ///   - executor: the event loop the registry runs on; by default one of NIO's shared group.
+    ///   - roles: which backends new clients may go to, by what the servers are.
     public init(
         backends endpoints: [Endpoint],
         probeDelay: Duration?,
@@ -75,7 +82,8 @@ public actor BackendRegistry {
         clock: any ProxyClock = SystemClock(),
         logger: Logger,
         dataLoops: Int = 1,
-        executor: (any EventLoop)? = nil
+        executor: (any EventLoop)? = nil,
+        roles: RoleSettings = RoleSettings()
     ) {
         self.loop = executor ?? MultiThreadedEventLoopGroup.singleton.next()
         self.taskExecutor = EventLoopTaskExecutor(loop: loop)
@@ -93,13 +101,15 @@ public actor BackendRegistry {
         self.activeChecks = activeChecks
         self.closeSessionsOnDown = closeSessionsOnDown
         self.healthCheck = healthCheck
+        self.selection = BackendSelection(settings: roles)
         self.clock = clock
         self.logger = logger
         self.publisher = SnapshotPublisher(
             RegistrySnapshot(
                 backends: backends.map {
-                    BackendStatus(backend: $0, isUp: true, administrativeState: .enabled, isHeld: heldAtStart.contains($0.endpoint))
-                }))
+                        BackendStatus(backend: $0, isUp: true, administrativeState: .enabled, isHeld: heldAtStart.contains($0.endpoint))
+                },
+                selection: selection))
     }
 
     /// The latest published state; cheap enough to read for every connection.
@@ -129,6 +139,9 @@ public actor BackendRegistry {
         guard states[backend.index].isUp else { return }
         let now = clock.now
         states[backend.index].isUp = false
+        // What it was is unknown until a check sees it again (a primary that crashed may
+        // come back writable or not).
+        states[backend.index].server = nil
         states[backend.index].lastChange = now
         states[backend.index].lastChangeWallTime = WallClock.now
         states[backend.index].successes = 0
@@ -311,8 +324,9 @@ public actor BackendRegistry {
             do { try await clock.sleep(for: delay) } catch { return }
             let started = clock.now
             do {
-                try await healthCheck.check(backend)
+                let observation = try await healthCheck.check(backend)
                 probeObserver?(backend, clock.now - started, true)
+                observe(backend, observation)
                 probeSucceeded(backend)
                 return
             } catch {
@@ -327,11 +341,61 @@ public actor BackendRegistry {
 
     private func probeSucceeded(_ backend: Backend) {
         probes[backend.index] = nil
+        states[backend.index].checkFailure = nil
         markUp(backend)
     }
 
     private func probeFailed(_ backend: Backend, reason: String) {
+        noteCheckFailure(backend, reason: reason)
         states[backend.index].lastError = reason
+    }
+
+    /// A failed check of a backend that is down already: its cause is logged as a warning
+    /// when it changes (a wrong password, a missing grant, a server that stopped answering),
+    /// at debug level while it stays the same: one line per change, not one per interval.
+    private func noteCheckFailure(_ backend: Backend, reason: String) {
+        defer { states[backend.index].checkFailure = reason }
+        if states[backend.index].checkFailure != reason && !states[backend.index].isUp {
+            logger.warning("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)", "event": "check_failed"])
+        } else {
+            logger.debug("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
+        }
+    }
+
+    /// Records what a passed check saw of the server; a change of role is logged and published,
+    /// and a writer that stops being writable loses its sessions (like a backend marked down).
+    private func observe(_ backend: Backend, _ observation: CheckObservation) {
+        guard let server = observation.mysql, !isShutDown else { return }
+        let previous = states[backend.index].server
+        guard previous != server else { return }
+        states[backend.index].server = server
+        let roleChanged = previous?.isWritable != server.isWritable || previous?.replica?.isReplicating != server.replica?.isReplicating
+        if roleChanged {
+            logger.notice("backend \(backend) is \(server)", metadata: ["backend": "\(backend)", "event": "backend_role"])
+        }
+        publish()
+        if selection.settings.role == .writer && closeSessionsOnDown && previous?.isWritable == true && !server.isWritable {
+            let closed = backend.connections.closeAll()
+            if closed > 0 {
+                logger.notice(
+                    "closed \(closed) connection(s) to \(backend), which is no longer writable, so their clients reconnect to the writer",
+                    metadata: ["backend": "\(backend)", "event": "sessions_closed"])
+            }
+        }
+    }
+
+    /// Logs a split brain (an error: writes are refused) when it starts or changes, and its end.
+    private func announceRefusalChange(from before: BackendSelection.Refusal?) {
+        let snapshot = publisher.snapshot
+        guard snapshot.refusal != before else { return }
+        if let writable = snapshot.splitBrain {
+            logger.error(
+                "split brain: \(writable.map { "\($0)" }.joined(separator: " and ")) are all writable; refusing new writer connections until only one is (-split-brain refuse)",
+                metadata: ["event": "split_brain"])
+        } else if case .splitBrain = before {
+            let now = snapshot.current.map { "; writers go to \($0)" } ?? ""
+            logger.notice("split brain over\(now)", metadata: ["event": "split_brain_over"])
+        }
     }
 
     // MARK: Active checks
@@ -345,12 +409,18 @@ public actor BackendRegistry {
     }
 
     private func check(_ backend: Backend, _ settings: ActiveChecks) async {
+        // With roles, nobody may be sent anywhere before the first check: run it at once.
+        var first = selection.settings.role != .any
         while !Task.isCancelled {
             let delay = inTransition(backend) ? settings.transitionInterval : settings.interval
-            do { try await clock.sleep(for: delay) } catch { return }
+            if !first {
+                do { try await clock.sleep(for: delay) } catch { return }
+            }
+            first = false
             let started = clock.now
             do {
-                try await healthCheck.check(backend)
+                let observation = try await healthCheck.check(backend)
+                observe(backend, observation)
                 checkSucceeded(backend, latency: clock.now - started, settings: settings)
             } catch {
                 if Task.isCancelled { return }
@@ -366,6 +436,7 @@ public actor BackendRegistry {
 
     private func checkSucceeded(_ backend: Backend, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, true)
+        states[backend.index].checkFailure = nil
         states[backend.index].failures = 0
         states[backend.index].successes += 1
         let successes = states[backend.index].successes
@@ -378,12 +449,14 @@ public actor BackendRegistry {
         probeObserver?(backend, latency, false)
         states[backend.index].successes = 0
         states[backend.index].failures += 1
-        states[backend.index].lastError = reason
         let failures = states[backend.index].failures
         if states[backend.index].isUp && failures >= settings.fall {
+            // The line that says it is down names the cause.
+            states[backend.index].checkFailure = reason
             markDown(backend, reason: "\(reason) (\(failures) checks failed, the last after \(GoDuration.formatApproximately(latency)))")
         } else {
-            logger.debug("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
+            noteCheckFailure(backend, reason: reason)
+            states[backend.index].lastError = reason
         }
     }
 
@@ -397,10 +470,13 @@ public actor BackendRegistry {
 
     private func publish() {
         let previous = publisher.snapshot.current
+        let refusalBefore = publisher.snapshot.refusal
+        defer { announceRefusalChange(from: refusalBefore) }
         let snapshot = RegistrySnapshot(
             backends: zip(backends, states).map {
-                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.held)
-            })
+                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.held, server: $1.server)
+            },
+            selection: selection)
         publisher.publish(snapshot)
         // Traffic goes back up the list: optionally end what still runs on the lower backends.
         if failback.closeLowerConnections, let current = snapshot.current, let previous, current.index < previous.index {
@@ -430,6 +506,9 @@ public actor BackendRegistry {
         /// Wall-clock time of the last change, in seconds since 1970; `nil` if it never changed.
         public let lastChangeWallTime: Double?
         public let counters: BackendCounters.Values
+        /// What the last check that logged in saw of the server; nil if none did (or since
+        /// it went down).
+        public let server: MySQLServerState?
     }
 
     public func reports() -> [Report] {
@@ -440,7 +519,8 @@ public actor BackendRegistry {
                 backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.held, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
                 lastChangeWallTime: state.lastChangeWallTime,
-                counters: backend.counters.values)
+                counters: backend.counters.values,
+                server: state.server)
         }
     }
 }

@@ -18,6 +18,16 @@ public struct BackendStatus: Sendable {
     public let administrativeState: AdministrativeState
     /// Held out of rotation by the failback policy although it answers (hold-down or manual).
     public let isHeld: Bool
+    /// What the last check that logged in saw of the server (`-check-user`); nil if none did.
+    public let server: MySQLServerState?
+
+    init(backend: Backend, isUp: Bool, administrativeState: AdministrativeState, isHeld: Bool, server: MySQLServerState? = nil) {
+        self.backend = backend
+        self.isUp = isUp
+        self.administrativeState = administrativeState
+        self.isHeld = isHeld
+        self.server = server
+    }
 
     /// Whether new clients may be sent to it at all.
     public var isInRotation: Bool { administrativeState == .enabled && !isHeld }
@@ -28,21 +38,76 @@ public struct BackendStatus: Sendable {
 public struct RegistrySnapshot: Sendable {
     /// Every backend, in order of preference.
     public let backends: [BackendStatus]
-    /// The order in which a new client tries backends: those in rotation that are up, by
-    /// preference, then those in rotation that are down, as a last resort (one may have
-    /// recovered before its next probe). Disabled and draining backends are never tried.
+    /// The order in which a new client tries backends, as the role chooses (`BackendSelection`).
+    /// With `-role any`: those in rotation that are up, by preference, then those in rotation
+    /// that are down, as a last resort (one may have recovered before its next probe).
+    /// Disabled and draining backends are never tried.
     public let connectOrder: [Backend]
+    /// How many of the first of `connectOrder` `-balance` spreads clients over.
+    let spread: Int
+    /// The backend new clients go to first, if any.
+    public let current: Backend?
+    /// Why no backend may be used by decision (split brain, no writer, no replica); nil otherwise.
+    let refusal: BackendSelection.Refusal?
 
-    init(backends: [BackendStatus]) {
+    init(backends: [BackendStatus], selection: BackendSelection = BackendSelection(settings: RoleSettings())) {
         self.backends = backends
-        let candidates = backends.filter(\.isInRotation)
-        self.connectOrder = candidates.filter(\.isUp).map(\.backend) + candidates.filter { !$0.isUp }.map(\.backend)
+        let choice = selection.choose(backends)
+        self.connectOrder = choice.connectOrder
+        self.spread = min(choice.spread, choice.connectOrder.count)
+        self.current = choice.current
+        self.refusal = choice.refusal
     }
 
     public func isUp(_ backend: Backend) -> Bool { backends[backend.index].isUp }
 
-    /// The backend new clients go to first, if any.
-    public var current: Backend? { backends.first { $0.isUp && $0.isInRotation }?.backend }
+    /// The backends that are writable at once when that is why writers are refused.
+    public var splitBrain: [Backend]? {
+        if case .splitBrain(let writable) = refusal { return writable }
+        return nil
+    }
+
+    /// Why new clients are refused, in words (nil when they are not, or only because every
+    /// backend is down).
+    public var refusalReason: String? {
+        switch refusal {
+        case .splitBrain(let writable): "split brain: \(writable.map { "\($0)" }.joined(separator: " and ")) are all writable"
+        case .noWriter: "no writable backend"
+        case .noReader: "no replica qualifies and no writer to fall back to"
+        case nil: nil
+        }
+    }
+
+    /// The order for one new client under `balance`: `turn` counts the clients so far (round
+    /// robin); least-connections reads the backends' open relays.
+    func connectOrder(balance: BalanceMode, turn: Int) -> ArraySlice<Backend> {
+        guard spread > 1 else { return connectOrder[...] }
+        switch balance {
+        case .first:
+            return connectOrder[...]
+        case .roundrobin:
+            let start = turn % spread
+            return (connectOrder[start..<spread] + connectOrder[0..<start] + connectOrder[spread...])[...]
+        case .leastconn:
+            let spreadPart = connectOrder[0..<spread].enumerated().min { a, b in
+                let (ca, cb) = (a.element.counters.activeConnections, b.element.counters.activeConnections)
+                return ca != cb ? ca < cb : a.offset < b.offset
+            }!.offset
+            var order = connectOrder
+            order.swapAt(0, spreadPart)
+            return order[...]
+        }
+    }
+}
+
+/// How clients are spread over equally good backends (`-balance`).
+public enum BalanceMode: String, Sendable, CaseIterable {
+    /// The first in order (today's ordered fallback).
+    case first
+    /// Each in turn.
+    case roundrobin
+    /// The one with the fewest open connections.
+    case leastconn
 }
 
 /// Holds the current snapshot; the registry writes it, any thread reads it.

@@ -2,8 +2,18 @@ import NIOCore
 
 /// Tells whether a backend answers. Probes of down backends run one; tests supply their own.
 public protocol HealthCheck: Sendable {
-    /// Returns when the backend is healthy; throws the reason otherwise.
-    func check(_ backend: Backend) async throws
+    /// Returns what the check saw when the backend is healthy; throws the reason otherwise.
+    func check(_ backend: Backend) async throws -> CheckObservation
+}
+
+/// What a passed check learned beyond "it answers".
+public struct CheckObservation: Sendable, Equatable {
+    /// A MySQL server's role, from a check that logged in (`-check-user`); nil otherwise.
+    public var mysql: MySQLServerState?
+
+    public init(mysql: MySQLServerState? = nil) {
+        self.mysql = mysql
+    }
 }
 
 /// The original's probe: a plain TCP connect within the connect timeout, closed at once.
@@ -16,8 +26,9 @@ public struct TCPConnectCheck: HealthCheck {
         self.group = group
     }
 
-    public func check(_ backend: Backend) async throws {
+    public func check(_ backend: Backend) async throws -> CheckObservation {
         let channel = try await dialer.connect(to: backend, on: group.next()).get()
         try? await channel.close()
+        return CheckObservation()
     }
 }

@@ -21,6 +21,12 @@ public struct ProxyConfiguration: Sendable {
     public var shutdownGrace: Duration
     /// What a probe or active check runs.
     public var check: HealthCheckKind = .tcp
+    /// The MySQL check's login (`-check-user`); nil: the anonymous greeting check.
+    public var checkCredentials: MySQLCredentials?
+    /// Which backends clients may go to by what the servers are (`-role` and companions).
+    public var roles = RoleSettings()
+    /// How clients are spread over equally good backends (`-balance`).
+    public var balance: BalanceMode = .first
     /// Active checks of every backend, up or down; `nil` keeps the original's passive mode
     /// (marked down on a failed connect, probed every `probeDelay` while down).
     public var activeChecks: ActiveChecks?
@@ -80,7 +86,8 @@ extension ProxyConfiguration {
             keepalive: keepalive,
             keepaliveArmingDelay: keepaliveArmingDelay,
             sendProxy: sendProxy,
-            splice: splice)
+            splice: splice,
+            balance: balance)
     }
 }
 

@@ -113,11 +113,14 @@ public struct ControlService: Sendable {
                     ("downtime_seconds", .double(report.downtime.seconds)),
                     ("since_last_change_seconds", report.sinceLastChange.map { .double($0.seconds) } ?? .null),
                     ("last_error", report.lastError.map(JSON.string) ?? .null),
+                    ("server", report.server.map(Self.serverJSON) ?? .null),
                 ])
             }
-            return success("", json: .object([("backends", .array(entries))]))
+            let refusal = proxy.registry.snapshot.refusalReason.map(JSON.string) ?? .null
+            return success("", json: .object([("backends", .array(entries)), ("refusing", refusal)]))
         }
-        var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change"]]
+        // New columns go last: scripts may read the earlier ones by position.
+        var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change", "server"]]
         for report in reports {
             let c = report.counters
             let state = (report.isUp ? "up" : "down") + (report.administrativeState == .enabled ? "" : ",\(report.administrativeState.rawValue)")
@@ -126,6 +129,7 @@ public struct ControlService: Sendable {
                 "\(report.backend.index)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
                 "\(c.activeConnections)", "\(c.connectionsTotal)", "\(c.bytesFromClient)", "\(c.bytesToClient)", "\(c.connectErrors)",
                 report.sinceLastChange.map { GoDuration.formatApproximately($0) + " ago" } ?? "never",
+                report.server.map(Self.serverColumn) ?? "-",
             ])
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -133,7 +137,26 @@ public struct ControlService: Sendable {
             zip(row, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ")
                 .replacing(/\s+$/, with: "")
         }.joined(separator: "\n")
-        return success(text, json: nil)
+        let refusal = proxy.registry.snapshot.refusalReason.map { "\nrefusing new clients: \($0)" } ?? ""
+        return success(text + refusal, json: nil)
+    }
+
+    /// A server's role in a few characters: "writable", "read-only", "replica 3s", "replica stopped".
+    private static func serverColumn(_ server: MySQLServerState) -> String {
+        guard let replica = server.replica else { return server.isWritable ? "writable" : "read-only" }
+        let role = server.isWritable ? "writable replica" : "replica"
+        guard replica.isReplicating else { return "\(role) stopped" }
+        return "\(role) \(replica.secondsBehind.map { "\($0)s" } ?? "?s")"
+    }
+
+    private static func serverJSON(_ server: MySQLServerState) -> JSON {
+        .object([
+            ("writable", .bool(server.isWritable)),
+            ("read_only", .bool(server.readOnly)),
+            ("innodb_read_only", .bool(server.innodbReadOnly)),
+            ("replicating", .bool(server.replica?.isReplicating ?? false)),
+            ("seconds_behind", server.replica?.secondsBehind.map { JSON.int($0) } ?? .null),
+        ])
     }
 
     private func success(_ text: String, json: JSON?) -> Reply {

@@ -26,7 +26,8 @@ extension DataLoop {
             connectionClosed()
             return
         }
-        session.candidates = context.registry.snapshot.connectOrder[...]
+        clientsServed &+= 1
+        session.candidates = context.registry.snapshot.connectOrder(balance: context.settings.balance, turn: clientsServed)
         tryNextBackend(session)
     }
 
@@ -254,15 +255,19 @@ extension DataLoop {
                 return
             }
         }
+        // Why: what the tries met, or why there was nothing to try.
+        let why = session.failures.isEmpty
+            ? context.registry.snapshot.refusalReason ?? "no backend is up" : session.failures.joined(separator: "; ")
         context.logger.error(
-            "no backend available for \(session.clientAddress), closing it: \(session.failures.joined(separator: "; "))",
+            "no backend available for \(session.clientAddress), closing it: \(why)",
             metadata: ["client": "\(session.clientAddress)", "event": "no_backend"])
         finish(session)
     }
 
     /// Looks again (every 50ms) for a backend in rotation that is up.
     private func retryQueued(_ session: Session) {
-        session.candidates = context.registry.snapshot.backends.filter { $0.isUp && $0.isInRotation }.map(\.backend)[...]
+        let snapshot = context.registry.snapshot
+        session.candidates = snapshot.connectOrder(balance: context.settings.balance, turn: clientsServed).filter { snapshot.isUp($0) }[...]
         if session.candidates.isEmpty && now < session.queueDeadline {
             timers.schedule(session, at: min(now + 50_000_000, session.queueDeadline))
             return

@@ -34,6 +34,8 @@ final class DataLoop: @unchecked Sendable {
     let scratch: ScratchBuffer
     let pool = BlockPool()
     let pipes = PipePool()
+    /// New clients so far: round-robin balancing takes turns by it.
+    var clientsServed = 0
     let slot: ProxyCounters.Slot
     /// Whether debug lines are logged: checked before any text is built.
     let debug: Bool

@@ -18,6 +18,8 @@ struct DataPathSettings: Sendable {
     var sendProxy: ProxyProtocolVersion?
     /// Splice bulk transfers through pipes (see `PipePool`).
     var splice: Bool
+    /// How new clients are spread over equally good backends.
+    var balance: BalanceMode
 }
 
 /// Monotonic time in nanoseconds, as the loops keep it (CLOCK_MONOTONIC, no system call).

@@ -60,6 +60,9 @@ public final class ProxyMetrics: Sendable {
         count(
             "tcp_fallback_spliced_bytes_total", [], listener.splicedBytes,
             help: "Bytes relayed with splice(2), both ways (-splice); also in the backends' byte counters.")
+        gauge(
+            "tcp_fallback_split_brain", [], snapshot.splitBrain == nil ? 0 : 1,
+            help: "1 while several backends are writable at once and -split-brain refuse refuses new writer connections.")
         gauge("tcp_fallback_data_loops", [], Double(proxy.dataLoopCount), help: "Data-path threads.")
 
         for report in reports {
@@ -74,6 +77,15 @@ public final class ProxyMetrics: Sendable {
             }
             gauge("tcp_fallback_backend_up", labels, report.isUp ? 1 : 0, help: "1 while the backend is healthy.")
             gauge("tcp_fallback_backend_in_use", labels, report.backend === snapshot.current ? 1 : 0, help: "1 for the backend new clients go to.")
+            if let server = report.server {
+                gauge("tcp_fallback_backend_writable", labels, server.isWritable ? 1 : 0, help: "1 while the MySQL server accepts writes (checks with -check-user).")
+                gauge(
+                    "tcp_fallback_backend_replicating", labels, server.replica?.isReplicating == true ? 1 : 0,
+                    help: "1 while the MySQL server replicates with both threads running.")
+                if let behind = server.replica?.secondsBehind {
+                    gauge("tcp_fallback_backend_replication_lag_seconds", labels, Double(behind), help: "Seconds_Behind_Master of a replicating MySQL server.")
+                }
+            }
             let c = report.counters
             gauge("tcp_fallback_backend_active_connections", labels, Double(c.activeConnections), help: "Relays open on the backend.")
             count("tcp_fallback_backend_connections_total", labels, c.connectionsTotal, help: "Relays opened to the backend.")

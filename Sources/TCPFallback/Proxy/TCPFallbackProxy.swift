@@ -57,7 +57,7 @@ public final class TCPFallbackProxy: Sendable {
         let defaultCheck: any HealthCheck =
             switch configuration.check {
             case .tcp: TCPConnectCheck(group: group, timeout: configuration.connectTimeout)
-            case .mysql: MySQLCheck(group: group, timeout: configuration.connectTimeout)
+            case .mysql: MySQLCheck(group: group, timeout: configuration.connectTimeout, credentials: configuration.checkCredentials)
             }
         self.registry = BackendRegistry(
             backends: configuration.backends,
@@ -70,7 +70,8 @@ public final class TCPFallbackProxy: Sendable {
             clock: clock,
             logger: logger,
             dataLoops: loops,
-            executor: group.next())
+            executor: group.next(),
+            roles: configuration.roles)
     }
 
     /// Opens the listeners and starts the data loops; returns the bound address (with the

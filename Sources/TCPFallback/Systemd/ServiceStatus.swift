@@ -6,6 +6,7 @@ public enum ServiceStatus {
         let total = snapshot.backends.count
         let connections = "\(openConnections) connection\(openConnections == 1 ? "" : "s")"
         guard let current = snapshot.current else {
+            if let refusal = snapshot.refusalReason { return "refusing new clients: \(refusal) (\(up) of \(total) up), \(connections)" }
             return "no backend up (0 of \(total)), \(connections)"
         }
         return "serving via \(current) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"
