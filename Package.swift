@@ -60,10 +60,19 @@ let package = Package(
             name: "tcp-fallback",
             dependencies: ["TCPFallbackCommandLine"]
         ),
+        // libFuzzer target of the MySQL parsers (Scripts/fuzz.sh); otherwise a replayer of inputs.
+        .executableTarget(
+            name: "MySQLFuzzer",
+            dependencies: ["TCPFallback"]
+        ),
         // Sockets, servers, a manual clock and a process runner shared by the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["TCPFallback"],
+            dependencies: [
+                "TCPFallback",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: [.unsafeFlags(["-O"])]  // checksums over tens of megabytes
         ),

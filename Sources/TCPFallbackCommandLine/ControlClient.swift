@@ -63,7 +63,7 @@ enum ControlClient {
 
     /// Connects, sends the line, ends the stream and reads the whole answer.
     static func send(_ line: String, to path: String) -> Result<String, ClientError> {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { return .failure(ClientError(description: "socket: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
         let connected = UnixSocketAddress.connect(fd, to: path)

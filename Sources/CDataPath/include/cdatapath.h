@@ -9,6 +9,16 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+/// Socket types and flags as plain ints. Glibc declares SOCK_STREAM and the others as cases of
+/// an enum in <bits/socket_type.h>, which every C module that includes <sys/socket.h> (ours,
+/// libsystemd's, BoringSSL's) may claim: which one owns it depends on the build order, and a
+/// Swift file that does not import the owner "cannot find 'SOCK_STREAM' in scope". These are
+/// declared here, in a module the Swift side imports explicitly (`SocketFlags`).
+static const int tf_sock_stream = SOCK_STREAM;
+static const int tf_sock_dgram = SOCK_DGRAM;
+static const int tf_sock_nonblock = SOCK_NONBLOCK;
+static const int tf_sock_cloexec = SOCK_CLOEXEC;
+
 /// accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC).
 int tf_accept(int fd, struct sockaddr *address, socklen_t *length);
 

@@ -63,7 +63,7 @@ public final class ControlServer: Sendable {
     }
 
     private static func answers(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         return UnixSocketAddress.connect(fd, to: path)

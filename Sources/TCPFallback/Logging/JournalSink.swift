@@ -44,7 +44,7 @@ public final class JournalSink: LogSink {
     }
 
     static func reachabilityProblem() -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, SocketFlags.datagram | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { return ConnectFailure.errnoText(errno) }
         defer { close(fd) }
         return UnixSocketAddress.connect(fd, to: socketPath) ? nil : "\(socketPath): \(ConnectFailure.errnoText(errno))"

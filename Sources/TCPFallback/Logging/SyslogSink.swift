@@ -35,7 +35,7 @@ public final class SyslogSink: LogSink {
     /// Why no syslog daemon would receive messages now, or nil if one listens. syslog(3)
     /// drops messages silently when nobody listens, so this is checked once at start-up.
     public static func daemonProblem() -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, SocketFlags.datagram | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { return ConnectFailure.errnoText(errno) }
         defer { close(fd) }
         return UnixSocketAddress.connect(fd, to: socketPath) ? nil : ConnectFailure.errnoText(errno)

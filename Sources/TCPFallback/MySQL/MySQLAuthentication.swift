@@ -1,6 +1,5 @@
 import Crypto
 import CryptoExtras
-import FoundationEssentials
 
 /// The password scrambles of the two authentication methods the check speaks, and the RSA
 /// step of `caching_sha2_password` over a plain connection. All hashing and RSA is

@@ -10,7 +10,7 @@ import Musl
 enum PortProbe {
     static func ensureFree(host: String, port: Int) throws {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        let fd = socket(Int32(address.protocol.rawValue), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(Int32(address.protocol.rawValue), SocketFlags.stream | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         defer { close(fd) }
         var one: Int32 = 1

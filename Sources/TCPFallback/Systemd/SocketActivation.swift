@@ -126,7 +126,7 @@ public enum SocketActivation {
     static func boundStreamAddress(_ descriptor: Int32) -> BoundAddress? {
         var type: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_STREAM.rawValue) else {
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == SocketFlags.stream else {
             return nil
         }
         var listening: Int32 = 0

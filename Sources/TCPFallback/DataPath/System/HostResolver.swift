@@ -19,7 +19,7 @@ enum HostResolver {
 
     static func resolve(host: String, port: Int) -> Result<[SocketAddress], Failure> {
         var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_socktype = SocketFlags.stream
         hints.ai_protocol = Int32(IPPROTO_TCP)
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)

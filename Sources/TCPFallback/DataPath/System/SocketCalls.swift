@@ -103,7 +103,7 @@ enum SocketCalls {
 
     /// A new non-blocking, close-on-exec TCP socket of `family`; errno on failure.
     static func openStream(family: Int32) -> Result<Int32, SocketError> {
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(family, SocketFlags.stream | SocketFlags.nonBlocking | SocketFlags.closeOnExec, 0)
         return fd >= 0 ? .success(fd) : .failure(SocketError(errno: errno, operation: "socket"))
     }
 
