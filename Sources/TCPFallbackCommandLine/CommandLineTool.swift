@@ -92,8 +92,8 @@ public enum CommandLineTool {
         var held: Set<Endpoint> = []
         if let path = configuration.failback.stateFile {
             do {
-                held = try FailbackState.load(path)
-                try FailbackState.checkWritable(path)
+                held = try FailbackStateFile.load(path)
+                try FailbackStateFile.checkWritable(path)
             } catch {
                 printError("tcp-fallback: \(error)")
                 return .failure

@@ -132,3 +132,20 @@ final class ScriptedCheck: HealthCheck {
         #expect(registry.snapshot.isUp(registry.backends[1]))
     }
 }
+
+/// The pieces the registry delegates to, and what it logs for them.
+@Suite struct RegistryPartsTests {
+    @Test func aStateFileThatCannotBeSavedSaysSoInItsOwnWords() async {
+        let log = LogCapture()
+        var failback = FailbackSettings()
+        failback.policy = .manual
+        failback.stateFile = "/nonexistent-dir/state"
+        let registry = BackendRegistry(
+            backends: [Endpoint(host: "127.0.0.1", port: 1), Endpoint(host: "127.0.0.1", port: 2)],
+            probeDelay: nil, failback: failback, healthCheck: ScriptedCheck(), clock: ManualClock(), logger: log.logger)
+        // Clients fail away from the first backend to the second: manual failback holds it.
+        await registry.markDown(registry.backends[0], reason: "connection refused")
+        #expect(registry.snapshot.backends[0].isHeld)
+        #expect(log.contains("cannot save the failback state file \"/nonexistent-dir/state\": no such file or directory"), "\(log.all)")
+    }
+}

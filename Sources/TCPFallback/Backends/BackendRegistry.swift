@@ -20,14 +20,9 @@ public actor BackendRegistry {
         /// Wall-clock time of the last change, in seconds since 1970, for metrics.
         var lastChangeWallTime: Double?
         /// Consecutive active-check results of one kind; reset by the other kind and by a change.
-        var successes = 0
-        var failures = 0
-        /// Held out of rotation by the failback policy.
-        var held = false
-        /// The hold-down time of the `hold` policy for this backend; doubles when it flaps.
-        var holdDelay: Duration = .zero
-        /// When the backend last went back into rotation.
-        var lastReturn: Duration?
+        var streak = CheckStreak()
+        /// What the failback policy remembers of it (held, hold-down time, last return).
+        var failback: FailbackPolicy.Record
         /// What the last check that logged in saw (`-check-user`).
         var server: MySQLServerState?
         /// The cause of the last failed check or probe, until one passes: a cause is logged
@@ -46,6 +41,7 @@ public actor BackendRegistry {
     private let closeSessionsOnDown: Bool
     private var checkLoops: [Task<Void, Never>] = []
     private let failback: FailbackSettings
+    private let failbackPolicy: FailbackPolicy
     private var holdReleases: [Int: Task<Void, Never>] = [:]
     private let healthCheck: any HealthCheck
     private let selection: BackendSelection
@@ -89,14 +85,10 @@ public actor BackendRegistry {
         self.taskExecutor = EventLoopTaskExecutor(loop: loop)
         let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element, loops: dataLoops) }
         self.backends = backends
-        var initial = State()
-        initial.holdDelay = failback.delay
-        self.states = backends.map { backend in
-            var state = initial
-            state.held = heldAtStart.contains(backend.endpoint)
-            return state
-        }
+        let policy = FailbackPolicy(settings: failback)
+        self.states = backends.map { State(failback: policy.record(heldAtStart: heldAtStart.contains($0.endpoint))) }
         self.failback = failback
+        self.failbackPolicy = policy
         self.probeDelay = probeDelay
         self.activeChecks = activeChecks
         self.closeSessionsOnDown = closeSessionsOnDown
@@ -144,7 +136,7 @@ public actor BackendRegistry {
         states[backend.index].server = nil
         states[backend.index].lastChange = now
         states[backend.index].lastChangeWallTime = WallClock.now
-        states[backend.index].successes = 0
+        states[backend.index].streak.stateChanged()
         noteFailureForFailback(backend, now: now)
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
@@ -169,7 +161,7 @@ public actor BackendRegistry {
         states[backend.index].pastDowntime += spell
         states[backend.index].lastChange = now
         states[backend.index].lastChangeWallTime = WallClock.now
-        states[backend.index].failures = 0
+        states[backend.index].streak.stateChanged()
         probes.removeValue(forKey: backend.index)?.cancel()
         let hold = holdOnReturn(backend)
         publish()
@@ -180,46 +172,29 @@ public actor BackendRegistry {
         emit(.up(backend, downtime: spell))
     }
 
-    // MARK: Failback policy
+    // MARK: Failback (the decisions are `FailbackPolicy`'s)
 
-    /// On a failure: `manual` holds the backend from now on (if clients fail away from it to
-    /// another backend); `hold` doubles its hold-down time
-    /// if it fails again soon after returning (it flaps), and cancels a pending return.
+    /// On a failure: the policy may hold the backend (saved) or lengthen its hold-down; a
+    /// pending return is cancelled.
     private func noteFailureForFailback(_ backend: Backend, now: Duration) {
         holdReleases.removeValue(forKey: backend.index)?.cancel()
-        switch failback.policy {
-        case .auto:
-            return
-        case .hold:
-            let state = states[backend.index]
-            let flapped = state.held || state.lastReturn.map { now - $0 < state.holdDelay * 2 } ?? false
-            states[backend.index].holdDelay = flapped ? min(state.holdDelay * 2, FailbackSettings.maximumDelay) : failback.delay
-        case .manual:
-            // Held only when traffic really fails away from it: it was the backend new clients
-            // went to, and another one in rotation is up to take them.
-            let wasCurrent = publisher.snapshot.current === backend
-            let alternative = zip(backends, states).contains { other, state in
-                other !== backend && state.isUp && !state.held && state.administrativeState == .enabled
-            }
-            if wasCurrent && alternative && !states[backend.index].held {
-                states[backend.index].held = true
-                saveHeld()
-            }
+        let alternative = zip(backends, states).contains { other, state in
+            other !== backend && state.isUp && !state.failback.held && state.administrativeState == .enabled
+        }
+        let wasCurrent = publisher.snapshot.current === backend
+        if failbackPolicy.failed(&states[backend.index].failback, now: now, wasCurrent: wasCurrent, alternativeAvailable: alternative) {
+            saveHeld()
         }
     }
 
     /// On a return: ` (held ...)` for the log line, after arranging the hold.
     private func holdOnReturn(_ backend: Backend) -> String {
-        switch failback.policy {
-        case .auto:
-            states[backend.index].lastReturn = clock.now
+        switch failbackPolicy.returned(&states[backend.index].failback, now: clock.now) {
+        case .inRotation:
             return ""
-        case .manual:
-            guard states[backend.index].held else { return "" }
+        case .heldUntilOperator:
             return "; held out of rotation until an operator allows it back (tcp-fallback ctl failback \(backend))"
-        case .hold:
-            let delay = states[backend.index].holdDelay
-            states[backend.index].held = true
+        case .heldFor(let delay):
             holdReleases[backend.index] = Task(executorPreference: taskExecutor) { await self.holdDown(backend, for: delay) }
             return "; held out of rotation for \(GoDuration.formatApproximately(delay)) (hold-down)"
         }
@@ -234,9 +209,7 @@ public actor BackendRegistry {
     @discardableResult
     public func releaseHold(_ backend: Backend, by reason: String = "an operator allowed it back") -> Bool {
         holdReleases.removeValue(forKey: backend.index)?.cancel()
-        guard states[backend.index].held else { return false }
-        states[backend.index].held = false
-        states[backend.index].lastReturn = clock.now
+        guard failbackPolicy.released(&states[backend.index].failback, now: clock.now) else { return false }
         if failback.policy == .manual { saveHeld() }
         publish()
         logger.notice("backend \(backend) is back in rotation: \(reason)", metadata: ["backend": "\(backend)", "event": "failback"])
@@ -246,13 +219,10 @@ public actor BackendRegistry {
     /// Keeps the held backends in the state file, so a restart does not undo a `manual` hold.
     private func saveHeld() {
         guard let path = failback.stateFile else { return }
-        let held = zip(backends, states).filter { $1.held }.map { "held \($0.0.endpoint)" }
-        let text = "# tcp-fallback: backends held out of rotation until 'tcp-fallback ctl failback BACKEND'\n"
-            + held.map { $0 + "\n" }.joined()
         do {
-            try FileBytes.writeAtomically(Array(text.utf8), to: path)
+            try FailbackStateFile.save(zip(backends, states).filter { $1.failback.held }.map(\.0.endpoint), to: path)
         } catch {
-            logger.error("cannot save the failback state: \(error)", metadata: ["event": "state_file"])
+            logger.error("\(error)", metadata: ["event": "state_file"])
         }
     }
 
@@ -412,7 +382,7 @@ public actor BackendRegistry {
         // With roles, nobody may be sent anywhere before the first check: run it at once.
         var first = selection.settings.role != .any
         while !Task.isCancelled {
-            let delay = inTransition(backend) ? settings.transitionInterval : settings.interval
+            let delay = states[backend.index].streak.nextDelay(isUp: states[backend.index].isUp, settings)
             if !first {
                 do { try await clock.sleep(for: delay) } catch { return }
             }
@@ -429,28 +399,21 @@ public actor BackendRegistry {
         }
     }
 
-    private func inTransition(_ backend: Backend) -> Bool {
-        let state = states[backend.index]
-        return state.isUp ? state.failures > 0 : state.successes > 0
-    }
-
     private func checkSucceeded(_ backend: Backend, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, true)
         states[backend.index].checkFailure = nil
-        states[backend.index].failures = 0
-        states[backend.index].successes += 1
-        let successes = states[backend.index].successes
-        if !states[backend.index].isUp && successes >= settings.rise {
+        let isUp = states[backend.index].isUp
+        if states[backend.index].streak.passed(isUp: isUp, settings) {
+            let successes = states[backend.index].streak.successes
             markUp(backend, evidence: "\(successes) checks passed, the last in \(GoDuration.formatApproximately(latency))")
         }
     }
 
     private func checkFailed(_ backend: Backend, reason: String, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, false)
-        states[backend.index].successes = 0
-        states[backend.index].failures += 1
-        let failures = states[backend.index].failures
-        if states[backend.index].isUp && failures >= settings.fall {
+        let isUp = states[backend.index].isUp
+        if states[backend.index].streak.failed(isUp: isUp, settings) {
+            let failures = states[backend.index].streak.failures
             // The line that says it is down names the cause.
             states[backend.index].checkFailure = reason
             markDown(backend, reason: "\(reason) (\(failures) checks failed, the last after \(GoDuration.formatApproximately(latency)))")
@@ -474,7 +437,7 @@ public actor BackendRegistry {
         defer { announceRefusalChange(from: refusalBefore) }
         let snapshot = RegistrySnapshot(
             backends: zip(backends, states).map {
-                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.held, server: $1.server)
+                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.failback.held, server: $1.server)
             },
             selection: selection)
         publisher.publish(snapshot)
@@ -516,7 +479,7 @@ public actor BackendRegistry {
         return zip(backends, states).map { backend, state in
             let current = state.isUp ? .zero : (state.lastChange.map { now - $0 } ?? .zero)
             return Report(
-                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.held, downtime: state.pastDowntime + current,
+                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.failback.held, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
                 lastChangeWallTime: state.lastChangeWallTime,
                 counters: backend.counters.values,

@@ -39,7 +39,11 @@ public final class CPUProfiler: Sendable {
     /// Starts sampling; the profile goes to `path` on `write()` and `stop()`.
     @discardableResult
     public func start(writingTo path: String) throws -> String {
-        try FileBytes.checkWritable(path)
+        do {
+            try FileBytes.checkWritable(path)
+        } catch {
+            throw ProfilerError(description: "cannot write profile \"\(path)\": \(error.reason)")
+        }
         try state.withLock { state in
             guard state.path == nil else { throw ProfilerError(description: "a CPU profile is already being written to \(state.path!)") }
             let result = tf_profiler_start(Int32(Self.frequency), Self.capacity)
@@ -65,7 +69,11 @@ public final class CPUProfiler: Sendable {
                 stacks: state.stacks, frequency: Self.frequency, startWallTime: state.startedWallTime, duration: duration)
             return (path, encoded, state.stacks.values.reduce(0, +))
         }
-        try FileBytes.writeAtomically(encoded, to: path)
+        do {
+            try FileBytes.writeAtomically(encoded, to: path)
+        } catch {
+            throw ProfilerError(description: "cannot write profile \"\(path)\": \(error.reason)")
+        }
         let dropped = state.withLock { $0.dropped }
         return "wrote CPU profile \(path): \(count) samples" + (dropped > 0 ? ", \(dropped) dropped" : "")
     }

@@ -1,6 +1,6 @@
 /// The state file of the `manual` failback policy: which backends stay out of rotation until
 /// an operator allows them back. One line each, `held ADDRESS`; `#` starts a comment.
-public enum FailbackState {
+public enum FailbackStateFile {
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
     }
@@ -29,6 +29,18 @@ public enum FailbackState {
             try FileBytes.checkWritable(path)
         } catch {
             throw LoadError(description: "cannot write state file \"\(path)\": \(error.reason)")
+        }
+    }
+
+    /// Replaces the file with `held`, atomically (a crash leaves the old file or the new one).
+    /// The error names the state file and the cause.
+    static func save(_ held: [Endpoint], to path: String) throws(LoadError) {
+        let text = "# tcp-fallback: backends held out of rotation until 'tcp-fallback ctl failback BACKEND'\n"
+            + held.map { "held \($0)\n" }.joined()
+        do {
+            try FileBytes.writeAtomically(Array(text.utf8), to: path)
+        } catch {
+            throw LoadError(description: "cannot save the failback state file \"\(path)\": \(error.reason)")
         }
     }
 }

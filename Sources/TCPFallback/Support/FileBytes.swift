@@ -62,6 +62,6 @@ enum FileBytes {
     struct FileError: Error, CustomStringConvertible {
         let path: String
         let reason: String
-        var description: String { "cannot write profile \"\(path)\": \(reason)" }
+        var description: String { "cannot write \"\(path)\": \(reason)" }
     }
 }
