@@ -18,7 +18,8 @@ public final class MariaDBServer: @unchecked Sendable {
     private let maxConnectErrors: Int?
     private let directory: TemporaryDirectory
     private var process: Process?
-    private let options: [String]
+    /// Server options, used at every start (a test may change them before a restart).
+    public var options: [String]
 
     public var socketPath: String { directory.file("sock") }
 

@@ -342,6 +342,18 @@ public actor BackendRegistry {
         let roleChanged = previous?.isWritable != server.isWritable || previous?.replica?.isReplicating != server.replica?.isReplicating
         if roleChanged {
             logger.notice("backend \(backend) is \(server)", metadata: ["backend": "\(backend)", "event": "backend_role"])
+        } else if selection.settings.role == .reader, server.replica?.isReplicating == true, let limit = selection.settings.maxLag,
+            selection.qualifiesAsReader(previous) != selection.qualifiesAsReader(server)
+        {
+            // Still replicating, but its lag crossed -max-lag one way or the other.
+            let behind = server.replica?.secondsBehind.map { "\($0)s behind" } ?? "lag unknown"
+            if selection.qualifiesAsReader(server) {
+                logger.notice("backend \(backend) caught up (\(behind)): it gets readers again", metadata: ["backend": "\(backend)", "event": "replica_caught_up"])
+            } else {
+                logger.warning(
+                    "backend \(backend) is over -max-lag (\(behind), limit \(GoDuration.formatApproximately(limit))): no new readers until it catches up",
+                    metadata: ["backend": "\(backend)", "event": "replica_lagging"])
+            }
         }
         publish()
         if selection.settings.role == .writer && closeSessionsOnDown && previous?.isWritable == true && !server.isWritable {

@@ -48,7 +48,7 @@ struct BackendSelection: Sendable {
         case .writer:
             return chooseWriter(usable)
         case .reader:
-            let replicas = usable.filter { isFreshReplica($0.server) }.map(\.backend)
+            let replicas = usable.filter { qualifiesAsReader($0.server) }.map(\.backend)
             if !replicas.isEmpty { return Choice(connectOrder: replicas, spread: replicas.count, current: replicas.first) }
             guard settings.readerFallback == .writer else { return Choice(connectOrder: [], current: nil, refusal: .noReader) }
             let writer = chooseWriter(usable)
@@ -67,7 +67,8 @@ struct BackendSelection: Sendable {
         return Choice(connectOrder: [first], current: first)
     }
 
-    private func isFreshReplica(_ server: MySQLServerState?) -> Bool {
+    /// Read-only, replicating with both threads, and within `-max-lag`.
+    func qualifiesAsReader(_ server: MySQLServerState?) -> Bool {
         guard let server, !server.isWritable, let replica = server.replica, replica.isReplicating else { return false }
         guard let maxLag = settings.maxLag else { return true }
         guard let behind = replica.secondsBehind else { return false }
