@@ -36,6 +36,7 @@ import TestSupport
             "usr/bin/tcp-fallback", "usr/share/man/man1/tcp-fallback.1", "etc/systemd/system/tcp-fallback.service",
             "etc/systemd/system/tcp-fallback@.service", "etc/systemd/system/tcp-fallback.socket",
             "etc/logrotate.d/tcp-fallback", "etc/default/tcp-fallback-mysql.example",
+            "etc/default/tcp-fallback-mysql-writer.example", "etc/default/tcp-fallback-mysql-reader.example",
         ] {
             #expect(FileManager.default.fileExists(atPath: directory.file(file)), "\(file) not installed")
         }

@@ -19,8 +19,9 @@ public struct StatsReporter: Sendable {
     public func lines() async -> [String] {
         let listener = counters.values
         let limit = maxConnections.map { " (limit \($0), reached \(listener.maxConnectionsReached) times)" } ?? ""
+        let refusing = registry.snapshot.refusalReason.map { ", refusing new clients: \($0)" } ?? ""
         var lines = [
-            "stats listener: \(listener.acceptedConnections) accepted, \(listener.openClientConnections) open\(limit), \(listener.acceptErrors) accept errors"
+            "stats listener: \(listener.acceptedConnections) accepted, \(listener.openClientConnections) open\(limit), \(listener.acceptErrors) accept errors\(refusing)"
         ]
         for report in await registry.reports() {
             let c = report.counters
@@ -29,6 +30,7 @@ public struct StatsReporter: Sendable {
                 + "\(c.connectionsTotal) connections (\(c.activeConnections) active), "
                 + "\(c.bytesFromClient) bytes from client, \(c.bytesToClient) bytes to client, \(c.connectErrors) connect errors, "
             line += report.sinceLastChange.map { "last change \(GoDuration.formatApproximately($0)) ago" } ?? "no change"
+            if let server = report.server { line += ", server \(server)" }
             if let error = report.lastError { line += ", last error: \(error)" }
             lines.append(line)
         }
