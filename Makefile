@@ -27,15 +27,15 @@ install-files:
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit; \
 	done
 	install -D -m 0644 contrib/tcp-fallback.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback
-	install -D -m 0644 contrib/tcp-fallback-mysql.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example \
-	  $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example
+	install -D -m 0644 contrib/tcp-fallback-mysql.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example
 	install -D -m 0644 contrib/tcp-fallback-mysql-writer.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example
 	install -D -m 0644 contrib/tcp-fallback-mysql-reader.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tcp-fallback $(DESTDIR)$(MANDIR)/man1/tcp-fallback.1
 	for unit in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$unit; done
-	rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example
+	rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example \
+	  $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example
 
 test:
 	Scripts/test.sh
