@@ -12,13 +12,26 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
-echo "install-deps: installing ${missing[*]}" >&2
 # Servers installed for the tests and benchmarks (mariadb, nginx, haproxy) are started by the
 # tests themselves: keep their packages from starting system services meanwhile.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  created_policy=1
 fi
-apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+# Quiet: one line per package; apt's own output only when it fails.
+log=$(mktemp)
+trap 'rm -f "$log" ${created_policy:+/usr/sbin/policy-rc.d}' EXIT
+if ! apt-get update -qq >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-deps: apt-get update failed" >&2
+  exit 1
+fi
+for package in "${missing[@]}"; do
+  echo "install-deps: installing $package" >&2
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install-deps: installing $package failed" >&2
+    exit 1
+  fi
+done
