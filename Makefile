@@ -1,5 +1,6 @@
 # make install [DESTDIR=...] [PREFIX=/usr/local]: builds the release binary and installs it
-# with its manual page, systemd units, logrotate snippet and an example instance file.
+# with its manual page, systemd units, logrotate snippet and example instance files.
+# make deb: a Debian package of the same, in .build/deb.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -8,7 +9,7 @@ SYSCONFDIR ?= /etc
 BINARY ?= .build/release/tcp-fallback
 UNITS = tcp-fallback.service tcp-fallback@.service tcp-fallback.socket
 
-.PHONY: all build install install-files uninstall test
+.PHONY: all build install install-files uninstall test deb
 
 all: build
 
@@ -39,3 +40,7 @@ uninstall:
 
 test:
 	Scripts/test.sh
+
+# A Debian package in .build/deb (Scripts/build-deb.sh).
+deb:
+	Scripts/build-deb.sh

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import TCPFallback
 
 /// What an operator installs: `make install-files`, the systemd units, the manual page.
 @Suite struct ServiceFilesTests {
@@ -26,6 +27,43 @@ import TestSupport
             "-C", root.path, "install-files", "DESTDIR=\(destination)", "PREFIX=\(prefix)",
             "BINARY=\(ProxyProcess.binary.path)",
         ])
+    }
+
+    /// `make deb`'s script packages the binary it is given (here the debug build, compressed
+    /// fast); dpkg installs the package into a scratch root of its own, and it runs from there.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-deb"), "dpkg-deb is not installed"))
+    func theDebianPackageInstallsIntoAScratchRootAndRuns() throws {
+        let directory = try TemporaryDirectory()
+        let (built, package) = try Self.run(
+            Self.root.appendingPathComponent("Scripts/build-deb.sh").path,
+            ["--binary", ProxyProcess.binary.path, "--output", directory.file("out"), "--fast"])
+        #expect(built == 0, "\(package)")
+        let path = package.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? ""
+        #expect(path.hasSuffix(".deb"), "\(package)")
+
+        // A dpkg database of the scratch root's own; the libraries it depends on are the host's.
+        let scratch = directory.file("root")
+        try FileManager.default.createDirectory(atPath: scratch + "/var/lib/dpkg/info", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: scratch + "/var/lib/dpkg/updates", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: scratch + "/var/lib/dpkg/status", contents: Data())
+        let (installed, output) = try Self.run(
+            "/usr/bin/dpkg", ["--root=\(scratch)", "--force-depends", "--force-script-chrootless", "--log=/dev/null", "-i", path])
+        #expect(installed == 0, "\(output)")
+        for file in [
+            "usr/bin/tcp-fallback", "usr/share/man/man1/tcp-fallback.1.gz", "lib/systemd/system/tcp-fallback.service",
+            "lib/systemd/system/tcp-fallback@.service", "lib/systemd/system/tcp-fallback.socket", "etc/logrotate.d/tcp-fallback",
+            "etc/default/tcp-fallback-mysql.example", "etc/default/tcp-fallback-mysql-writer.example",
+            "etc/default/tcp-fallback-mysql-reader.example", "usr/share/doc/tcp-fallback/README.md",
+        ] {
+            #expect(FileManager.default.fileExists(atPath: scratch + "/" + file), "\(file) not in the package")
+        }
+        let unit = try String(contentsOfFile: scratch + "/lib/systemd/system/tcp-fallback.service", encoding: .utf8)
+        #expect(unit.contains("ExecStart=/usr/bin/tcp-fallback "))
+        let (ran, version) = try Self.run(scratch + "/usr/bin/tcp-fallback", ["--version"])
+        #expect(ran == 0)
+        #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == TCPFallbackVersion.current)
+        let (_, conffiles) = try Self.run("/usr/bin/dpkg-query", ["--admindir=\(scratch)/var/lib/dpkg", "-W", "-f=${Conffiles}", "tcp-fallback"])
+        #expect(conffiles.contains("/etc/logrotate.d/tcp-fallback"), "\(conffiles)")
     }
 
     @Test func makeInstallHonoursDestdirAndPrefix() throws {
