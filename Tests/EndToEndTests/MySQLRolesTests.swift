@@ -110,6 +110,13 @@ struct MySQLRolesTests {
         #expect(backends.contains("split brain"), "\(backends)")
         let page = try Self.metrics(proxy)
         #expect(page.contains("tcp_fallback_split_brain 1"), "\(page)")
+        // Every refused client is not a log line: one a second at most, with a count.
+        let before = proxy.log.split(separator: "\n").filter { $0.contains("closing it: split brain") }.count
+        let start = Date()
+        for _ in 0..<20 { _ = try? TestSocket.connect(port: proxy.port).receiveToEnd() }
+        let elapsed = Date().timeIntervalSince(start)
+        let after = proxy.log.split(separator: "\n").filter { $0.contains("closing it: split brain") }.count
+        #expect(after - before <= Int(elapsed) + 2, "\(after - before) lines in \(elapsed)s")
 
         // One of them stops taking writes: writers go to the other again.
         try pair.primary.sql("SET GLOBAL read_only = 1")

@@ -255,12 +255,20 @@ extension DataLoop {
                 return
             }
         }
-        // Why: what the tries met, or why there was nothing to try.
-        let why = session.failures.isEmpty
-            ? context.registry.snapshot.refusalReason ?? "no backend is up" : session.failures.joined(separator: "; ")
-        context.logger.error(
-            "no backend available for \(session.clientAddress), closing it: \(why)",
-            metadata: ["client": "\(session.clientAddress)", "event": "no_backend"])
+        // Why: what the tries met, or why there was nothing to try. Refusals by decision (a
+        // split brain, no writer) can hit every client for a while: one line a second.
+        if session.failures.isEmpty, let refusal = context.registry.snapshot.refusalReason {
+            if refusalLog.allows(now: now) {
+                context.logger.error(
+                    "no backend available for \(session.clientAddress), closing it: \(refusal)\(refusalLog.suppressedText)",
+                    metadata: ["client": "\(session.clientAddress)", "event": "no_backend"])
+            }
+        } else {
+            let why = session.failures.isEmpty ? "no backend is up" : session.failures.joined(separator: "; ")
+            context.logger.error(
+                "no backend available for \(session.clientAddress), closing it: \(why)",
+                metadata: ["client": "\(session.clientAddress)", "event": "no_backend"])
+        }
         finish(session)
     }
 

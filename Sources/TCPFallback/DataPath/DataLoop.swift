@@ -45,6 +45,8 @@ final class DataLoop: @unchecked Sendable {
     private var acceptResumesAt: UInt64 = 0
     private var acceptErrorLog = LogThrottle()
     private var limitLog = LogThrottle()
+    /// Clients refused by a decision (split brain, no writer): a line a second, not one each.
+    var refusalLog = LogThrottle()
     private var running = true
     private var onStop: (@Sendable () -> Void)?
 
