@@ -24,9 +24,12 @@ for sanitizer in "${sanitizers[@]}"; do
   # halt_on_error: the first report fails the process (and so the test that started it).
   # Leak checking is off: the Swift runtime's own allocations kept until exit would be
   # reported by every process; descriptors and memory are checked by the tests and soak.
+  # One test at a time: run all at once, sanitized and on two cores, the tests that block a
+  # thread of the shared task pool starve the others for tens of seconds, past the timeouts
+  # of the proxy (the control socket's 30s idle limit) and of the test servers (10s).
   echo "sanitize: end-to-end tests under $sanitizer" >&2
   ASAN_OPTIONS=halt_on_error=1:detect_leaks=0:abort_on_error=1 \
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    swift test --skip-build --scratch-path "$scratch" --filter EndToEndTests
+    swift test --skip-build --scratch-path "$scratch" --filter EndToEndTests --no-parallel
 done
 echo "sanitize: clean under ${sanitizers[*]}" >&2

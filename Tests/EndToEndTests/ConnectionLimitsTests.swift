@@ -51,7 +51,7 @@ import Glibc
             let started = ContinuousClock.now
             // The busy one talks every 100ms for 2.5s (on a thread of its own, so that its
             // pace does not depend on the test's task pool).
-            let busyOK = Mutex(false)
+            let busyOK = Locked(false)
             let talking = DispatchSemaphore(value: 0)
             Thread {
                 var ok = true

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TCPFallback
 import Testing
 import TestSupport
 
@@ -85,7 +86,7 @@ struct MySQLSwitchoverTests {
 
     /// Writes in a loop on their own thread, each one remembering when it started and how it ended.
     final class Writer: @unchecked Sendable {
-        private let results = Mutex<[(started: Date, error: String?)]>([])
+        private let results = Locked<[(started: Date, error: String?)]>([])
         private let running = Atomic<Bool>(true)
         private let done = DispatchSemaphore(value: 0)
 

@@ -6,7 +6,7 @@ import TCPFallback
 
 /// A health check whose answers the test sets, and which counts its calls.
 final class ScriptedCheck: HealthCheck {
-    private let state = Mutex<(healthy: Set<Int>, calls: [Int])>(([], []))
+    private let state = Locked<(healthy: Set<Int>, calls: [Int])>(([], []))
 
     func setHealthy(_ index: Int) { state.withLock { _ = $0.healthy.insert(index) } }
 

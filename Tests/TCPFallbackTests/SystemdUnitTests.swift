@@ -14,7 +14,7 @@ import Glibc
     /// Pings stop while any event loop is stuck, and resume when it is free again.
     @Test func pingsStopWhileALoopHangs() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let pings = Mutex<[ContinuousClock.Instant]>([])
+        let pings = Locked<[ContinuousClock.Instant]>([])
         let watchdog = Watchdog(group: group, interval: .milliseconds(100)) {
             pings.withLock { $0.append(.now) }
         }
@@ -25,7 +25,7 @@ import Glibc
 
         // Hang the second loop for 600ms, noting when the hang really began and ended.
         let loops = Array(group.makeIterator())
-        let hang = Mutex<(start: ContinuousClock.Instant?, end: ContinuousClock.Instant?)>((nil, nil))
+        let hang = Locked<(start: ContinuousClock.Instant?, end: ContinuousClock.Instant?)>((nil, nil))
         loops[1].execute {
             hang.withLock { $0.start = .now }
             usleep(600_000)

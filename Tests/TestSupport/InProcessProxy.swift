@@ -4,7 +4,7 @@ import TCPFallback
 
 /// Collects log lines so tests can check what an operator would read.
 public final class LogCapture: LogSink {
-    private let lines = Mutex<[String]>([])
+    private let lines = Locked<[String]>([])
 
     public init() {}
 

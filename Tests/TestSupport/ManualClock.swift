@@ -16,7 +16,7 @@ public final class ManualClock: ProxyClock, Sendable {
         var cancelled: Set<Int> = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init() {}
 

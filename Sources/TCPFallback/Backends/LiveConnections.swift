@@ -6,7 +6,7 @@ import Synchronization
 public final class LiveConnections: Sendable {
     private let backendIndex: Int
     private let counters: BackendCounters
-    private let closer = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    private let closer = Locked<(@Sendable (Int) -> Void)?>(nil)
 
     init(backendIndex: Int, counters: BackendCounters) {
         self.backendIndex = backendIndex

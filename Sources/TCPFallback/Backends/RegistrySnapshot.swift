@@ -112,9 +112,9 @@ public enum BalanceMode: String, Sendable, CaseIterable {
 
 /// Holds the current snapshot; the registry writes it, any thread reads it.
 final class SnapshotPublisher: Sendable {
-    private let current: Mutex<RegistrySnapshot>
+    private let current: Locked<RegistrySnapshot>
 
-    init(_ initial: RegistrySnapshot) { current = Mutex(initial) }
+    init(_ initial: RegistrySnapshot) { current = Locked(initial) }
 
     var snapshot: RegistrySnapshot { current.withLock { $0 } }
 

@@ -18,7 +18,7 @@ enum LoopCommand: Sendable {
 
 /// The commands waiting for one loop, and the eventfd that wakes it.
 final class LoopMailbox: Sendable {
-    private let commands = Mutex<[LoopCommand]>([])
+    private let commands = Locked<[LoopCommand]>([])
     let wake: WakeSignal
 
     init() throws(SocketError) {

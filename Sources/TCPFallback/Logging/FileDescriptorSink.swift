@@ -14,7 +14,7 @@ import Darwin
 /// loops never interleave, and an `O_APPEND` file stays correct when rotated underneath.
 public final class FileDescriptorSink: LogSink {
     private let path: String?
-    private let descriptor: Mutex<Int32>
+    private let descriptor: Locked<Int32>
 
     /// Why a log file could not be opened; names the file.
     public struct OpenError: Error, CustomStringConvertible {
@@ -35,7 +35,7 @@ public final class FileDescriptorSink: LogSink {
 
     private init(path: String?, descriptor: Int32) {
         self.path = path
-        self.descriptor = Mutex(descriptor)
+        self.descriptor = Locked(descriptor)
     }
 
     deinit {

@@ -12,7 +12,7 @@ public final class ProxyMetrics: Sendable {
     private let proxy: TCPFallbackProxy
     private let registry = PrometheusCollectorRegistry()
     /// Totals already added to each Prometheus counter, to add only the difference.
-    private let exported = Mutex<[String: Int]>([:])
+    private let exported = Locked<[String: Int]>([:])
 
     /// Buckets of the probe latency histogram.
     public static let checkDurationBuckets: [Duration] = [

@@ -25,7 +25,8 @@ public final class CPUProfiler: Sendable {
         var collector: Task<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    /// Also serialises every call into `CProfiler`: its start, stop and collect must not overlap.
+    private let state = Locked(State())
 
     public struct ProfilerError: Error, CustomStringConvertible {
         public let description: String
@@ -51,7 +52,7 @@ public final class CPUProfiler: Sendable {
             state = State(path: path, startedWallTime: WallClock.now, startedMonotonic: .now)
             state.collector = Task.detached { [weak self] in
                 while (try? await Task.sleep(for: .seconds(1))) != nil {
-                    self?.collect()
+                    self?.state.withLock { Self.collect(into: &$0) }
                 }
             }
         }
@@ -61,53 +62,60 @@ public final class CPUProfiler: Sendable {
     /// Writes the profile so far and goes on sampling.
     @discardableResult
     public func write() throws -> String {
-        collect()
-        let (path, encoded, count) = try state.withLock { state -> (String, [UInt8], Int) in
-            guard let path = state.path else { throw ProfilerError(description: "no CPU profile is being taken") }
-            let duration = ContinuousClock.now - state.startedMonotonic
-            let encoded = PprofBuilder.encode(
-                stacks: state.stacks, frequency: Self.frequency, startWallTime: state.startedWallTime, duration: duration)
-            return (path, encoded, state.stacks.values.reduce(0, +))
+        let taken = try state.withLock { state in
+            guard state.path != nil else { throw ProfilerError(description: "no CPU profile is being taken") }
+            Self.collect(into: &state)
+            return state
         }
-        do {
-            try FileBytes.writeAtomically(encoded, to: path)
-        } catch {
-            throw ProfilerError(description: "cannot write profile \"\(path)\": \(error.reason)")
-        }
-        let dropped = state.withLock { $0.dropped }
-        return "wrote CPU profile \(path): \(count) samples" + (dropped > 0 ? ", \(dropped) dropped" : "")
+        return try Self.write(taken)
     }
 
     /// Stops sampling and writes the profile.
     @discardableResult
     public func stop() throws -> String {
-        guard isRunning else { throw ProfilerError(description: "no CPU profile is being taken") }
-        tf_profiler_stop()
-        let message = try write()
-        state.withLock { state in
+        let taken = try state.withLock { state in
+            guard state.path != nil else { throw ProfilerError(description: "no CPU profile is being taken") }
+            tf_profiler_stop()
+            Self.collect(into: &state)
             state.collector?.cancel()
-            state = State()
+            defer { state = State() }
+            return state
         }
-        return message
+        return try Self.write(taken)
     }
 
-    /// Moves the handler's samples into the per-stack counts.
-    private func collect() {
+    /// Symbolises and writes what was taken, outside the lock: reading the symbol tables of
+    /// the binary and its libraries takes a while, and the collector must not wait for it.
+    private static func write(_ taken: State) throws -> String {
+        let path = taken.path!
+        let encoded = PprofBuilder.encode(
+            stacks: taken.stacks, frequency: frequency, startWallTime: taken.startedWallTime,
+            duration: ContinuousClock.now - taken.startedMonotonic)
+        do {
+            try FileBytes.writeAtomically(encoded, to: path)
+        } catch {
+            throw ProfilerError(description: "cannot write profile \"\(path)\": \(error.reason)")
+        }
+        let count = taken.stacks.values.reduce(0, +)
+        return "wrote CPU profile \(path): \(count) samples" + (taken.dropped > 0 ? ", \(taken.dropped) dropped" : "")
+    }
+
+    /// Moves the handler's samples into the per-stack counts. Called with the lock held, so
+    /// that it never overlaps another collection, or a start or stop of the C profiler.
+    private static func collect(into state: inout State) {
+        guard state.path != nil else { return }
         var buffer = [UInt](repeating: 0, count: tf_profiler_collect_capacity())
         var dropped = 0
         let words = buffer.withUnsafeMutableBufferPointer { pointer in
             tf_profiler_collect(pointer.baseAddress, pointer.count, &dropped)
         }
-        state.withLock { state in
-            guard state.path != nil else { return }
-            state.dropped += dropped
-            var index = 0
-            while index < words {
-                let depth = Int(buffer[index])
-                let stack = buffer[(index + 1)..<(index + 1 + depth)].map { UInt64($0) }
-                state.stacks[stack, default: 0] += 1
-                index += 1 + depth
-            }
+        state.dropped += dropped
+        var index = 0
+        while index < words {
+            let depth = Int(buffer[index])
+            let stack = buffer[(index + 1)..<(index + 1 + depth)].map { UInt64($0) }
+            state.stacks[stack, default: 0] += 1
+            index += 1 + depth
         }
     }
 }

@@ -17,7 +17,7 @@ public final class TCPFallbackProxy: Sendable {
     public let dataLoopCount: Int
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
-    private let running = Mutex<Running?>(nil)
+    private let running = Locked<Running?>(nil)
 
     /// The loops and what they serve, from `start()` to `shutdown`.
     private struct Running: Sendable {

@@ -6,7 +6,7 @@ public final class StatusUpdater: Sendable {
     private let proxy: TCPFallbackProxy
     private let notifier: SystemdNotifier
     private let interval: Duration
-    private let lastSent = Mutex<String?>(nil)
+    private let lastSent = Locked<String?>(nil)
 
     public init(proxy: TCPFallbackProxy, notifier: SystemdNotifier, interval: Duration = .seconds(2)) {
         self.proxy = proxy

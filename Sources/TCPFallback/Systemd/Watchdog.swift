@@ -10,9 +10,9 @@ public final class Watchdog: Sendable {
     private let period: TimeAmount
     private let ping: @Sendable () -> Void
     /// Round in which each loop last checked in.
-    private let checkIns: Mutex<[Int]>
-    private let round = Mutex(0)
-    private let task = Mutex<RepeatedTask?>(nil)
+    private let checkIns: Locked<[Int]>
+    private let round = Locked(0)
+    private let task = Locked<RepeatedTask?>(nil)
 
     /// - Parameters:
     ///   - interval: the watchdog interval (`WATCHDOG_USEC`); pings go out every half of it.
@@ -29,7 +29,7 @@ public final class Watchdog: Sendable {
         self.timer = timer
         self.period = TimeAmount(interval / 2)
         self.ping = ping
-        self.checkIns = Mutex(Array(repeating: 0, count: loops.count))
+        self.checkIns = Locked(Array(repeating: 0, count: loops.count))
     }
 
     public func start() {
