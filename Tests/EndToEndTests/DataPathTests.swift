@@ -80,19 +80,8 @@ import Glibc
             // The client waits before it reads: the proxy's buffers fill, so its reads fill its
             // 64 KiB buffer and the transfer is spliced whatever the machine's load.
             usleep(200_000)
-            var count = 0
-            var sawReset = false
-            while true {
-                do {
-                    let chunk = try client.receive()
-                    if chunk.isEmpty { break }
-                    count += chunk.count
-                } catch let error as TestSocket.SocketError {
-                    sawReset = error.code == ECONNRESET
-                    break
-                }
-            }
-            #expect(sawReset, "got a clean end of stream after \(count) bytes instead of a reset")
+            let (count, ending) = client.receiveUntilEnd()
+            #expect(ending == "reset", "got \(ending) after \(count) bytes instead of a reset")
             #expect(proxy.counters.values.splicedBytes > 0)
             #expect(await eventually { proxy.registry.backends[0].counters.values.activeConnections == 0 })
         }
@@ -174,19 +163,8 @@ import Glibc
             let client = try TestSocket.connect(port: port)
             defer { client.close() }
             try client.send("hello")
-            var sawReset = false
-            var bytes: [UInt8] = []
-            while true {
-                do {
-                    let chunk = try client.receive()
-                    if chunk.isEmpty { break }
-                    bytes += chunk
-                } catch let error as TestSocket.SocketError {
-                    sawReset = error.code == ECONNRESET
-                    break
-                }
-            }
-            #expect(sawReset, "got a clean end of stream after \(bytes.count) bytes instead of a reset")
+            let (count, ending) = client.receiveUntilEnd()
+            #expect(ending == "reset", "got \(ending) after \(count) bytes instead of a reset")
         }
         #expect(await eventually { log.contains("backend error: connection reset by peer") })
     }
@@ -218,18 +196,7 @@ import Glibc
             for round in 0..<30 {
                 let client = try TestSocket.connect(port: port)
                 try client.send([1])
-                var ending = "clean end"
-                var count = 0
-                while true {
-                    do {
-                        let chunk = try client.receive()
-                        if chunk.isEmpty { break }
-                        count += chunk.count
-                    } catch let error as TestSocket.SocketError {
-                        ending = error.code == ECONNRESET ? "reset" : "\(error)"
-                        break
-                    }
-                }
+                let (count, ending) = client.receiveUntilEnd()
                 client.close()
                 #expect(ending == "reset", "round \(round): \(ending) after \(count) bytes")
             }

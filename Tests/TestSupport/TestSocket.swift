@@ -125,3 +125,22 @@ extension sockaddr_in {
         return address
     }
 }
+
+extension TestSocket {
+    /// Reads until the stream ends; returns how many bytes came and how it ended: "clean end",
+    /// "reset" (ECONNRESET), or the error.
+    public func receiveUntilEnd() -> (count: Int, ending: String) {
+        var count = 0
+        while true {
+            do {
+                let chunk = try receive()
+                if chunk.isEmpty { return (count, "clean end") }
+                count += chunk.count
+            } catch let error as SocketError {
+                return (count, error.code == ECONNRESET ? "reset" : "\(error)")
+            } catch {
+                return (count, "\(error)")
+            }
+        }
+    }
+}

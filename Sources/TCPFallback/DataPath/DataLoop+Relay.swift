@@ -163,24 +163,7 @@ extension DataLoop {
                 }
                 flow.bulk = false
             }
-            if !flow.held.isEmpty {
-                guard destinationReady.writable else { return result }
-                switch flow.held.flush(to: destination, pool: pool) {
-                case .transferred:
-                    guard flow.held.isEmpty else {
-                        destinationReady.writable = false
-                        return result
-                    }
-                case .wouldBlock:
-                    destinationReady.writable = false
-                    return result
-                case .failed(let code):
-                    result.error = (code, true)
-                    return result
-                case .endOfStream:
-                    return result
-                }
-            }
+            guard flushHeld(&flow, to: destination, &destinationReady, &result) else { return result }
             if flow.sourceEnded {
                 endDirection(&flow, destination, otherDone: otherDone)
                 return result
@@ -243,25 +226,8 @@ extension DataLoop {
         _ result: inout PumpResult
     ) -> Bool {
         while true {
-            if !flow.held.isEmpty {
-                // Left from the copy before the switch: it goes first.
-                guard destinationReady.writable else { return true }
-                switch flow.held.flush(to: destination, pool: pool) {
-                case .transferred:
-                    guard flow.held.isEmpty else {
-                        destinationReady.writable = false
-                        return true
-                    }
-                case .wouldBlock:
-                    destinationReady.writable = false
-                    return true
-                case .failed(let code):
-                    result.error = (code, true)
-                    return true
-                case .endOfStream:
-                    return true
-                }
-            }
+            // Left from the copy before the switch: it goes first.
+            guard flushHeld(&flow, to: destination, &destinationReady, &result) else { return true }
             if let pipe = flow.pipe, flow.piped > 0 {
                 guard destinationReady.writable else { return true }
                 switch SocketCalls.splice(from: pipe.readFD, to: destination, count: flow.piped) {
@@ -314,6 +280,27 @@ extension DataLoop {
                 return true
             }
         }
+    }
+
+    /// Writes what the flow holds in user space. True once nothing is held; false when the
+    /// destination has to wait, or failed (then `result.error` says how).
+    private func flushHeld(
+        _ flow: inout Session.Flow, to destination: Int32, _ destinationReady: inout Session.Readiness, _ result: inout PumpResult
+    ) -> Bool {
+        guard !flow.held.isEmpty else { return true }
+        guard destinationReady.writable else { return false }
+        switch flow.held.flush(to: destination, pool: pool) {
+        case .transferred:
+            if flow.held.isEmpty { return true }
+            destinationReady.writable = false
+        case .wouldBlock:
+            destinationReady.writable = false
+        case .failed(let code):
+            result.error = (code, true)
+        case .endOfStream:
+            break
+        }
+        return false
     }
 
     /// Gives the flow's pipe back to the pool if it is empty.
