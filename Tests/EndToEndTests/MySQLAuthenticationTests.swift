@@ -13,8 +13,7 @@ import Glibc
 @Suite struct MySQLAuthenticationTests {
     static func proxy(for server: FakeMySQL8Server, password: String, directory: TemporaryDirectory) throws -> ProxyProcess {
         let file = directory.file("password")
-        _ = FileManager.default.createFile(atPath: file, contents: Data((password + "\n").utf8))
-        chmod(file, 0o600)
+        writeFile(password + "\n", to: file)
         return try ProxyProcess([
             "-check", "mysql", "-check-user", "monitor", "-check-password-file", file, "-check-interval", "100ms",
             "-fall", "1", "-role", "writer", "127.0.0.1:0", "127.0.0.1:\(server.port)",

@@ -30,12 +30,7 @@ struct MySQLRolesTests {
             try replica.sql("SET GLOBAL read_only = 1")
             directory = try TemporaryDirectory()
             passwordFile = directory.file("check-password")
-            try Self.writeSecret(password + "\n", to: passwordFile)
-        }
-
-        static func writeSecret(_ text: String, to path: String, mode: mode_t = 0o600) throws {
-            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-            chmod(path, mode)
+            writeFile(password + "\n", to: passwordFile)
         }
 
         /// A proxy with the check's login, the replica listed first.
@@ -60,21 +55,12 @@ struct MySQLRolesTests {
         return String(decoding: try socket.receiveToEnd(), as: UTF8.self)
     }
 
-    static func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     @Test func aWriterListenerFollowsThePrimaryWhereverItIsAndAPromotion() throws {
         let pair = try Pair()
         let control = pair.directory.file("control.sock")
         let proxy = try pair.proxy(["-role", "writer", "-control", control])
         // The replica is first in the list, but read-only: writers go to the primary.
-        #expect(Self.eventually { Self.serverID(through: proxy) == "1" })
+        #expect(waitFor { Self.serverID(through: proxy) == "1" })
         #expect(mariadbClient(port: proxy.port, "INSERT INTO shop.orders VALUES (1)") != nil)
         #expect(proxy.waitForLog("backend 127.0.0.1:\(pair.primary.port) is writable"))
         #expect(proxy.waitForLog("backend 127.0.0.1:\(pair.replica.port) is read-only, replicating"))
@@ -89,7 +75,7 @@ struct MySQLRolesTests {
         // Promotion, as an operator or a tool does it: demote the primary, promote the replica.
         try pair.primary.sql("SET GLOBAL read_only = 1")
         try pair.replica.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
-        #expect(Self.eventually { Self.serverID(through: proxy) == "2" })
+        #expect(waitFor { Self.serverID(through: proxy) == "2" })
         #expect(mariadbClient(port: proxy.port, "INSERT INTO shop.orders VALUES (2)") != nil)
         // The demoted primary's sessions were closed, so their clients reconnect to the writer.
         #expect(proxy.waitForLog("which is no longer writable"))
@@ -100,12 +86,12 @@ struct MySQLRolesTests {
         let pair = try Pair()
         let control = pair.directory.file("control.sock")
         let proxy = try pair.proxy(["-role", "writer", "-control", control, "-metrics", "127.0.0.1:0"])
-        #expect(Self.eventually { Self.serverID(through: proxy) == "1" })
+        #expect(waitFor { Self.serverID(through: proxy) == "1" })
 
         // The old replica becomes writable while the primary still is.
         try pair.replica.sql("SET GLOBAL read_only = 0")
         #expect(proxy.waitForLog("split brain: 127.0.0.1:\(pair.replica.port) and 127.0.0.1:\(pair.primary.port) are all writable"))
-        #expect(Self.eventually { Self.serverID(through: proxy) == nil })
+        #expect(waitFor { Self.serverID(through: proxy) == nil })
         let (_, backends) = try runProxyBinary(["ctl", "-control", control, "show", "backends"])
         #expect(backends.contains("split brain"), "\(backends)")
         let page = try Self.metrics(proxy)
@@ -121,26 +107,26 @@ struct MySQLRolesTests {
         // One of them stops taking writes: writers go to the other again.
         try pair.primary.sql("SET GLOBAL read_only = 1")
         #expect(proxy.waitForLog("split brain over; writers go to 127.0.0.1:\(pair.replica.port)"))
-        #expect(Self.eventually { Self.serverID(through: proxy) == "2" })
+        #expect(waitFor { Self.serverID(through: proxy) == "2" })
     }
 
     @Test func withSplitBrainFirstTheFirstWritableInOrderGetsWriters() throws {
         let pair = try Pair()
         try pair.replica.sql("SET GLOBAL read_only = 0")
         let proxy = try pair.proxy(["-role", "writer", "-split-brain", "first"])
-        #expect(Self.eventually { Self.serverID(through: proxy) == "2" })
+        #expect(waitFor { Self.serverID(through: proxy) == "2" })
     }
 
     @Test func aReaderListenerUsesFreshReplicasAndFallsBackToTheWriter() throws {
         let pair = try Pair()
         let proxy = try pair.proxy(["-role", "reader"], backends: [pair.primary, pair.replica])
-        #expect(Self.eventually { Self.serverID(through: proxy) == "2" })
+        #expect(waitFor { Self.serverID(through: proxy) == "2" })
         // Replication stops: the replica no longer qualifies; readers go to the writer.
         try pair.replica.sql("STOP SLAVE")
         #expect(proxy.waitForLog("replication stopped"))
-        #expect(Self.eventually { Self.serverID(through: proxy) == "1" })
+        #expect(waitFor { Self.serverID(through: proxy) == "1" })
         try pair.replica.sql("START SLAVE")
-        #expect(Self.eventually { Self.serverID(through: proxy) == "2" })
+        #expect(waitFor { Self.serverID(through: proxy) == "2" })
     }
 
     @Test func withReaderFallbackNoneReadersAreRefusedWithoutAReplica() throws {
@@ -174,7 +160,7 @@ struct MySQLRolesTests {
     @Test func aPasswordFileOthersCanReadIsRefused() throws {
         let directory = try TemporaryDirectory()
         let path = directory.file("password")
-        try Pair.writeSecret("secret\n", to: path, mode: 0o644)
+        writeFile("secret\n", to: path, mode: 0o644)
         let (status, output) = try runProxyBinary([
             "-check", "mysql", "-check-user", "monitor", "-check-password-file", path, "127.0.0.1:0", "127.0.0.1:1",
         ])

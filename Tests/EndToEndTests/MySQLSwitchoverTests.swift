@@ -38,8 +38,7 @@ struct MySQLSwitchoverTests {
             }
             directory = try TemporaryDirectory()
             passwordFile = directory.file("check-password")
-            _ = FileManager.default.createFile(atPath: passwordFile, contents: Data("monitor-pw\n".utf8))
-            chmod(passwordFile, 0o600)
+            writeFile("monitor-pw\n", to: passwordFile)
         }
 
         func proxy(_ extra: [String]) throws -> ProxyProcess {
@@ -75,15 +74,6 @@ struct MySQLSwitchoverTests {
 
     static func serverID(through proxy: ProxyProcess) -> String? { mariadbClient(port: proxy.port, "SELECT @@server_id", timeout: 5) }
 
-    static func eventually(_ seconds: Double = 8, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     /// Writes in a loop on their own thread, each one remembering when it started and how it ended.
     final class Writer: @unchecked Sendable {
         private let results = Locked<[(started: Date, error: String?)]>([])
@@ -114,7 +104,7 @@ struct MySQLSwitchoverTests {
     @Test func aSwitchoverToTheLastServerInTheListIsFollowedAndNoWriteLandsOnAReadOnlyServer() throws {
         let cluster = try Cluster()
         let proxy = try cluster.proxy(["-role", "writer", "-queue-timeout", "3s"])
-        #expect(Self.eventually { Self.serverID(through: proxy) == "1" })
+        #expect(waitFor(8) { Self.serverID(through: proxy) == "1" })
         let writer = Writer(through: proxy, from: 1000)
         usleep(500_000)
 
@@ -143,19 +133,19 @@ struct MySQLSwitchoverTests {
     @Test func anOldPrimaryThatComesBackWritableIsASplitBrainAndOneThatComesBackReadOnlyIsNoWriter() throws {
         let cluster = try Cluster()
         let proxy = try cluster.proxy(["-role", "writer"])
-        #expect(Self.eventually { Self.serverID(through: proxy) == "1" })
+        #expect(waitFor(8) { Self.serverID(through: proxy) == "1" })
 
         // Failover: the primary dies, the tool promotes the last server.
         cluster.primary.crash()
         try cluster.last.sql("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0")
         try cluster.first.sql("STOP SLAVE")
         try cluster.first.replicate(from: cluster.last)
-        #expect(Self.eventually { Self.serverID(through: proxy) == "3" })
+        #expect(waitFor(8) { Self.serverID(through: proxy) == "3" })
 
         // It comes back as it was configured: writable. Two writable servers: writers refused.
         try cluster.primary.start()
         #expect(proxy.waitForLog("split brain: 127.0.0.1:\(cluster.primary.port) and 127.0.0.1:\(cluster.last.port) are all writable"))
-        #expect(Self.eventually { Self.write(through: proxy, id: 1) != nil })
+        #expect(waitFor(8) { Self.write(through: proxy, id: 1) != nil })
 
         // Best practice: read_only=ON in its configuration. It comes back read-only: no writer.
         cluster.primary.crash()
@@ -163,7 +153,7 @@ struct MySQLSwitchoverTests {
         try cluster.primary.start()
         #expect(proxy.waitForLog("split brain over; writers go to 127.0.0.1:\(cluster.last.port)"))
         #expect(proxy.waitForLog("backend 127.0.0.1:\(cluster.primary.port) is read-only"))
-        #expect(Self.eventually { Self.write(through: proxy, id: 2) == nil })
+        #expect(waitFor(8) { Self.write(through: proxy, id: 2) == nil })
         #expect(Self.serverID(through: proxy) == "3")
     }
 
@@ -172,7 +162,7 @@ struct MySQLSwitchoverTests {
         let proxy = try cluster.proxy(["-role", "reader", "-max-lag", "1s"])
         // Both replicas serve readers, in turn.
         var seen = Set<String>()
-        #expect(Self.eventually { seen.insert(Self.serverID(through: proxy) ?? "-"); return seen.isSuperset(of: ["2", "3"]) })
+        #expect(waitFor(8) { seen.insert(Self.serverID(through: proxy) ?? "-"); return seen.isSuperset(of: ["2", "3"]) })
 
         // The first replica's SQL thread waits on a global read lock while writes go on.
         let lock = Process()
@@ -182,7 +172,7 @@ struct MySQLSwitchoverTests {
         try lock.run()
         defer { if lock.isRunning { lock.terminate() } }
         var id = 0
-        let behind = Self.eventually(6) {
+        let behind = waitFor(6) {
             id += 1
             _ = try? cluster.primary.sql("INSERT INTO shop.orders VALUES (\(id))")
             return proxy.log.contains("backend 127.0.0.1:\(cluster.first.port) is over -max-lag")
@@ -194,6 +184,6 @@ struct MySQLSwitchoverTests {
         lock.waitUntilExit()
         #expect(proxy.waitForLog("backend 127.0.0.1:\(cluster.first.port) caught up"))
         seen = []
-        #expect(Self.eventually { seen.insert(Self.serverID(through: proxy) ?? "-"); return seen.contains("2") })
+        #expect(waitFor(8) { seen.insert(Self.serverID(through: proxy) ?? "-"); return seen.contains("2") })
     }
 }

@@ -81,3 +81,20 @@ extension TestSocket {
         }
     }
 }
+
+/// The synchronous `eventually`, for tests that wait on processes and servers: polls
+/// `condition` every 50 ms until it holds or `seconds` pass; returns whether it held.
+public func waitFor(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
+}
+
+/// Writes `text` to `path` with `mode` (a password file: the owner's alone by default).
+public func writeFile(_ text: String, to path: String, mode: mode_t = 0o600) {
+    _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    chmod(path, mode)
+}
