@@ -45,7 +45,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+                "Etcd",
             ]
+        ),
+        // A small etcd v3 client over etcd's JSON gateway (HTTP/1 on SwiftNIO).
+        .target(
+            name: "Etcd",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/Etcd"
         ),
         // The command line: Go-compatible flags, start-up, signals.
         .target(
@@ -92,10 +104,17 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "TCPFallback",
+                "Etcd",
                 "TestSupport",
                 "tcp-fallback",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The etcd client against a real 3-member etcd cluster (Debian etcd-server).
+        .testTarget(
+            name: "EtcdTests",
+            dependencies: ["Etcd", "TestSupport"],
+            path: "Tests/EtcdTests"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -88,18 +88,24 @@ public enum CommandLineTool {
             }
         }
 
-        // The manual failback policy's held backends, as the last run left them.
-        var held: Set<Endpoint> = []
+        // The manual failback policy's held backends and etcd's last list, as the last run left them.
+        var saved = StateFile.Contents()
         if let path = configuration.failback.stateFile {
             do {
-                held = try FailbackStateFile.load(path)
-                try FailbackStateFile.checkWritable(path)
+                saved = try StateFile.load(path)
+                try StateFile.checkWritable(path)
             } catch {
                 printError("tcp-fallback: \(error)")
                 return .failure
             }
         }
-        let proxy = TCPFallbackProxy(configuration: configuration, logger: logger, heldAtStart: held)
+        var origin = ""
+        if let etcd = configuration.etcd {
+            (configuration.backends, origin) = await EtcdBackendSource.startingList(
+                settings: etcd, saved: saved.backends, seeds: configuration.backends, logger: logger)
+        }
+        let held = saved.held
+        let proxy = TCPFallbackProxy(configuration: configuration, logger: logger, heldAtStart: held, keptList: saved.backends)
         let address: String
         do {
             let bound = try await proxy.start()
@@ -111,7 +117,7 @@ public enum CommandLineTool {
             await proxy.shutdown(grace: .zero)
             return .failure
         }
-        let backends = configuration.backends.map(\.description).joined(separator: ", ")
+        let backends = (configuration.backends.isEmpty ? "none yet" : configuration.backends.map(\.description).joined(separator: ", ")) + origin
         let inherited = configuration.inheritedListeners.isEmpty ? "" : " (socket from systemd)"
         let role = configuration.roles.role == .any ? "" : "; role \(configuration.roles.role.rawValue)"
         logger.notice(

@@ -10,6 +10,7 @@ struct TCPFallbackCommand: ParsableCommand {
         abstract: "A health-checking failover TCP proxy.",
         usage: """
             tcp-fallback [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]
+              tcp-fallback -etcd <urls> [flags] <local-address:port> [<remote-address:port>...]
               tcp-fallback ctl [-control <path>] <command> [--json]
             """,
         discussion: """
@@ -44,7 +45,7 @@ struct TCPFallbackCommand: ParsableCommand {
     static let booleanOptions: Set<String> = ["close-on-down", "splice"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "balance", "check", "check-interval", "check-password-file", "check-user", "control", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
+        "balance", "check", "check-interval", "check-password-file", "check-user", "control", "etcd", "etcd-group", "etcd-layout", "etcd-lost", "etcd-member", "etcd-prefix", "etcd-quorum", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
         "idle-timeout", "keepalive", "maxconn", "queue-timeout", "rise", "send-proxy", "state-file", "logfile", "maxthreads", "metrics",
         "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
     ]
@@ -127,6 +128,39 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("TCP keepalive on both sides of every connection: probes start after this long idle, every min(this, 10s), 6 of them, so a dead peer is found within this plus a minute. 0 turns it off. (default: 1m0s)", valueName: "duration"),
         transform: DurationArgument.parse)
     var keepalive = DurationArgument(.seconds(60))
+
+    @Option(
+        name: .customLong("etcd"),
+        help: ArgumentHelp("Take the list of backends from etcd and follow its changes: comma-separated client URLs of one cluster (http://HOST:PORT), used in turn when one fails. Backends given on the command line are only used until etcd first answers. (default: off)", valueName: "urls"))
+    var etcd: String?
+
+    @Option(
+        name: .customLong("etcd-group"),
+        help: ArgumentHelp("With -etcd and -check-interval: share the decision of which backend new clients go to with every proxy started with the same group name. Each publishes what its checks see; one elected member moves the group off a backend only when -etcd-quorum members see it down; all follow. (default: off)", valueName: "name"))
+    var etcdGroup: String?
+
+    @Option(
+        name: .customLong("etcd-layout"),
+        help: ArgumentHelp("How -etcd lists the backends under -etcd-prefix: native (one key PREFIX/backends = [\"HOST:PORT\", ...]), netfw (PREFIX/N/location = {\"host\":..,\"port\":..}, by N) or groxy (one key PREFIX/HOST:PORT each, in key order). (default: native)", valueName: "layout"),
+        transform: choice(of: EtcdLayout.self, for: "etcd-layout"))
+    var etcdLayout: EtcdLayout?
+
+    @Option(
+        name: .customLong("etcd-lost"),
+        help: ArgumentHelp("With -etcd-group, when this member loses etcd (its lease expires): keep (serve the last decision: clients keep working, at the risk of a split while etcd is away) or refuse (accept no new client until etcd is back). (default: keep)", valueName: "policy"),
+        transform: choice(of: GroupSettings.LostPolicy.self, for: "etcd-lost"))
+    var etcdLost = GroupSettings.LostPolicy.keep
+
+    @Option(name: .customLong("etcd-member"), help: ArgumentHelp("This proxy's name in its -etcd-group; unique in the group. (default: HOST:PID)", valueName: "name"))
+    var etcdMember: String?
+
+    @Option(
+        name: .customLong("etcd-quorum"),
+        help: ArgumentHelp("With -etcd-group: how many live members must see the decided backend down before the group moves off it: majority, or a number. (default: majority)", valueName: "quorum"))
+    var etcdQuorum = "majority"
+
+    @Option(name: .customLong("etcd-prefix"), help: ArgumentHelp("The etcd key prefix the backends are listed under (-etcd). (default: /tcp-fallback)", valueName: "path"))
+    var etcdPrefix: String?
 
     @Flag(name: .customLong("debug"), help: "Log a line per connection: client, backend, bytes each way, duration, how it ended.")
     var debug = false
@@ -211,7 +245,7 @@ struct TCPFallbackCommand: ParsableCommand {
         })
     var splice = true
 
-    @Option(name: .customLong("state-file"), help: ArgumentHelp("With -failback manual: the file (written atomically) that keeps which backends are held, across restarts.", valueName: "path"))
+    @Option(name: .customLong("state-file"), help: ArgumentHelp("The file (written atomically) that keeps, across restarts, which backends -failback manual holds and the last list of backends from -etcd (used when etcd is down at start-up).", valueName: "path"))
     var stateFile: String?
 
     @Option(
@@ -250,8 +284,46 @@ struct TCPFallbackCommand: ParsableCommand {
         guard let listenText = addresses.first else {
             throw ValidationError("missing <local-address:port> and <remote-address:port>")
         }
-        guard addresses.count >= 2 else {
-            throw ValidationError("missing <remote-address:port>: at least one backend is needed")
+        guard addresses.count >= 2 || etcd != nil else {
+            throw ValidationError("missing <remote-address:port>: at least one backend is needed (or -etcd)")
+        }
+        if etcd == nil && (etcdPrefix != nil || etcdLayout != nil || etcdGroup != nil) {
+            throw ValidationError("-etcd-prefix, -etcd-layout and -etcd-group need -etcd")
+        }
+        guard let quorum = GroupSettings.Quorum(etcdQuorum) else {
+            throw ValidationError("-etcd-quorum must be majority or a number from 1 to 1000, got \"\(etcdQuorum)\"")
+        }
+        var groupSettings: GroupSettings?
+        if let etcdGroup {
+            guard !etcdGroup.isEmpty, etcdGroup.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
+                throw ValidationError("-etcd-group must be a name of letters, digits, '-', '_' and '.', got \"\(etcdGroup)\"")
+            }
+            guard let checkInterval else {
+                throw ValidationError("-etcd-group needs -check-interval: each member publishes what its checks see, all the time")
+            }
+            let member = etcdMember ?? GroupSettings.defaultMemberName()
+            guard !member.isEmpty, !member.contains("/") else {
+                throw ValidationError("-etcd-member must be a non-empty name without '/', got \"\(member)\"")
+            }
+            // A member silent for three check intervals (at least 2s) is no longer counted.
+            let ttl = max(.seconds(2), checkInterval.duration * 3)
+            var settings = GroupSettings(name: etcdGroup, member: member, leaseTTL: .seconds(Int64((ttl / .seconds(1)).rounded(.up))))
+            settings.quorum = quorum
+            settings.lost = etcdLost
+            groupSettings = settings
+        } else if etcdMember != nil {
+            throw ValidationError("-etcd-member needs -etcd-group")
+        }
+        var etcdSettings: EtcdSettings?
+        if let etcd {
+            if let etcdPrefix, etcdPrefix.allSatisfy({ $0 == "/" }) {
+                throw ValidationError("-etcd-prefix must name a key prefix, such as /services/mysql; got \"\(etcdPrefix)\"")
+            }
+            do {
+                etcdSettings = EtcdSettings(endpoints: try EtcdSettings.parseEndpoints(etcd), prefix: etcdPrefix ?? "/tcp-fallback", layout: etcdLayout ?? .native)
+            } catch {
+                throw ValidationError("invalid -etcd: \(error)")
+            }
         }
         guard SyslogSink.facilities[syslogFacility] != nil else {
             throw ValidationError("unknown -syslog-facility \"\(syslogFacility)\" (use \(SyslogSink.facilities.keys.sorted().joined(separator: ", ")))")
@@ -340,6 +412,8 @@ struct TCPFallbackCommand: ParsableCommand {
             eventLoopThreads: maxThreads,
             shutdownGrace: shutdownGrace.duration)
         configuration.check = check
+        configuration.etcd = etcdSettings
+        configuration.group = groupSettings
         configuration.activeChecks = checkInterval.map { ActiveChecks(interval: $0.duration, rise: rise, fall: fall) }
         let greeting = greetingTimeout?.duration ?? (check == .mysql ? timeout.duration : .zero)
         configuration.greetingTimeout = greeting > .zero ? greeting : nil

@@ -14,8 +14,8 @@ final class ScriptedCheck: HealthCheck {
 
     func check(_ backend: Backend) async throws -> CheckObservation {
         let healthy = state.withLock { state -> Bool in
-            state.calls.append(backend.index)
-            return state.healthy.contains(backend.index)
+            state.calls.append(backend.id)
+            return state.healthy.contains(backend.id)
         }
         if !healthy { throw CheckFailed() }
         return CheckObservation()
@@ -39,16 +39,16 @@ final class ScriptedCheck: HealthCheck {
 
     @Test func allBackendsStartUpInOrder() {
         let registry = makeRegistry()
-        #expect(registry.snapshot.connectOrder.map(\.index) == [0, 1, 2])
+        #expect(registry.snapshot.connectOrder.map(\.id) == [0, 1, 2])
         #expect(registry.snapshot.backends.allSatisfy { $0.isUp })
     }
 
     @Test func downBackendsMoveToTheEndOfTheConnectOrder() async {
         let registry = makeRegistry()
         await registry.markDown(registry.backends[0], reason: "connection refused")
-        #expect(registry.snapshot.connectOrder.map(\.index) == [1, 2, 0])
+        #expect(registry.snapshot.connectOrder.map(\.id) == [1, 2, 0])
         await registry.markDown(registry.backends[2], reason: "connection refused")
-        #expect(registry.snapshot.connectOrder.map(\.index) == [1, 0, 2])
+        #expect(registry.snapshot.connectOrder.map(\.id) == [1, 0, 2])
         #expect(!registry.snapshot.isUp(registry.backends[0]))
     }
 
@@ -74,7 +74,7 @@ final class ScriptedCheck: HealthCheck {
         check.setHealthy(0)
         clock.advance(by: .seconds(30))
         #expect(await eventually { registry.snapshot.isUp(backend) })
-        #expect(registry.snapshot.connectOrder.map(\.index) == [0, 1, 2])
+        #expect(registry.snapshot.connectOrder.map(\.id) == [0, 1, 2])
         #expect(await !registry.isProbing(backend))
 
         let report = try #require(await registry.reports().first)
@@ -146,6 +146,6 @@ final class ScriptedCheck: HealthCheck {
         // Clients fail away from the first backend to the second: manual failback holds it.
         await registry.markDown(registry.backends[0], reason: "connection refused")
         #expect(registry.snapshot.backends[0].isHeld)
-        #expect(log.contains("cannot save the failback state file \"/nonexistent-dir/state\": no such file or directory"), "\(log.all)")
+        #expect(log.contains("cannot save the state file \"/nonexistent-dir/state\": no such file or directory"), "\(log.all)")
     }
 }

@@ -3,7 +3,7 @@ import Testing
 
 /// Which backends new clients get, by role, on hand-made states: no network.
 @Suite struct BackendSelectionTests {
-    static let backends = (0..<3).map { Backend(index: $0, endpoint: Endpoint(host: "10.0.0.\(10 + $0)", port: 3306)) }
+    static let backends = (0..<3).map { Backend(id: $0, endpoint: Endpoint(host: "10.0.0.\(10 + $0)", port: 3306)) }
     static let writable = MySQLServerState(readOnly: false, innodbReadOnly: false)
     static func replica(behind: Int?, running: Bool = true) -> MySQLServerState {
         MySQLServerState(readOnly: true, innodbReadOnly: false, replica: .init(ioRunning: running, sqlRunning: running, secondsBehind: behind))
@@ -20,8 +20,8 @@ import Testing
 
     @Test func aWriterIsTheFirstWritableWhereverItIsAndNeverAReadOnlyOrDownOne() {
         let snapshot = Self.snapshot([Self.replica(behind: 0), nil, Self.writable]) { $0.role = .writer }
-        #expect(snapshot.connectOrder.map(\.index) == [2])
-        #expect(snapshot.current?.index == 2)
+        #expect(snapshot.connectOrder.map(\.id) == [2])
+        #expect(snapshot.current?.id == 2)
         let down = Self.snapshot([Self.replica(behind: 0), nil, Self.writable], up: [true, true, false]) { $0.role = .writer }
         #expect(down.connectOrder.isEmpty)
         #expect(down.refusalReason == "no writable backend")
@@ -31,21 +31,21 @@ import Testing
     @Test func twoWritableAreASplitBrainUnlessFirstIsAsked() {
         let refused = Self.snapshot([Self.writable, Self.replica(behind: 0), Self.writable]) { $0.role = .writer }
         #expect(refused.connectOrder.isEmpty)
-        #expect(refused.splitBrain?.map(\.index) == [0, 2])
+        #expect(refused.splitBrain?.map(\.id) == [0, 2])
         #expect(
             ServiceStatus.describe(refused, openConnections: 3)
                 == "refusing new clients: split brain: 10.0.0.10:3306 and 10.0.0.12:3306 are all writable (3 of 3 up), 3 connections")
         let first = Self.snapshot([Self.writable, Self.replica(behind: 0), Self.writable]) { $0.role = .writer; $0.splitBrain = .first }
-        #expect(first.connectOrder.map(\.index) == [0])
+        #expect(first.connectOrder.map(\.id) == [0])
         #expect(first.splitBrain == nil)
     }
 
     @Test func readersGetFreshReplicasOrTheWriterOrNothing() {
         let servers = [Self.writable, Self.replica(behind: 3), Self.replica(behind: 60)]
-        #expect(Self.snapshot(servers) { $0.role = .reader }.connectOrder.map(\.index) == [1])
-        #expect(Self.snapshot(servers) { $0.role = .reader; $0.maxLag = nil }.connectOrder.map(\.index) == [1, 2])
+        #expect(Self.snapshot(servers) { $0.role = .reader }.connectOrder.map(\.id) == [1])
+        #expect(Self.snapshot(servers) { $0.role = .reader; $0.maxLag = nil }.connectOrder.map(\.id) == [1, 2])
         let stopped = [Self.writable, Self.replica(behind: nil, running: false), Self.replica(behind: 60)]
-        #expect(Self.snapshot(stopped) { $0.role = .reader }.connectOrder.map(\.index) == [0])
+        #expect(Self.snapshot(stopped) { $0.role = .reader }.connectOrder.map(\.id) == [0])
         let none = Self.snapshot(stopped) { $0.role = .reader; $0.readerFallback = .none }
         #expect(none.connectOrder.isEmpty)
         #expect(none.refusalReason != nil)
@@ -54,18 +54,18 @@ import Testing
     @Test func balanceSpreadsOverTheEquallyGoodOnly() {
         let servers = [Self.writable, Self.replica(behind: 0), Self.replica(behind: 1)]
         let readers = Self.snapshot(servers) { $0.role = .reader }
-        let turns = (0..<4).map { readers.connectOrder(balance: .roundrobin, turn: $0).first!.index }
+        let turns = (0..<4).map { readers.connectOrder(balance: .roundrobin, turn: $0).first!.id }
         #expect(turns == [1, 2, 1, 2])
-        #expect(readers.connectOrder(balance: .first, turn: 1).map(\.index) == [1, 2])
+        #expect(readers.connectOrder(balance: .first, turn: 1).map(\.id) == [1, 2])
         // Role any: the backends that are up take turns; one that is down stays last.
         let any = Self.snapshot([nil, nil, nil], up: [true, false, true]) { _ in }
-        #expect(any.connectOrder(balance: .roundrobin, turn: 1).map(\.index) == [2, 0, 1])
+        #expect(any.connectOrder(balance: .roundrobin, turn: 1).map(\.id) == [2, 0, 1])
         // Least connections: the one with the fewest open relays, the first in order on a tie.
         Self.backends[1].counters.slots[0].activeConnections.store(5, ordering: .relaxed)
         defer { Self.backends[1].counters.slots[0].activeConnections.store(0, ordering: .relaxed) }
-        #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.index) == [2, 1])
+        #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.id) == [2, 1])
         Self.backends[2].counters.slots[0].activeConnections.store(5, ordering: .relaxed)
         defer { Self.backends[2].counters.slots[0].activeConnections.store(0, ordering: .relaxed) }
-        #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.index) == [1, 2])
+        #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.id) == [1, 2])
     }
 }

@@ -54,8 +54,8 @@ public func withProxy(
 
 extension TestSocket {
     /// Connects to the proxy and reads what a `TestServer.naming` backend says.
-    public static func backendName(viaProxyAt port: Int) throws -> String {
-        let socket = try TestSocket.connect(port: port)
+    public static func backendName(viaProxyAt port: Int, host: String = "127.0.0.1") throws -> String {
+        let socket = try TestSocket.connect(host: host, port: port)
         defer { socket.close() }
         return String(decoding: try socket.receiveToEnd(), as: UTF8.self)
     }

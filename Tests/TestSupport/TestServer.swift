@@ -16,15 +16,16 @@ public final class TestServer: @unchecked Sendable {
 
     /// - Parameter backlog: the listen backlog; 0 with `accepting: false` makes a server
     ///   whose queue fills at once, so further connection attempts hang (a hung backend).
+    /// - Parameter address: the IPv4 address to bind; "0.0.0.0" serves test networks too.
     public init(
-        port: Int = 0, backlog: Int32 = 128, accepting: Bool = true,
+        port: Int = 0, address host: String = "127.0.0.1", backlog: Int32 = 128, accepting: Bool = true,
         handler: @escaping @Sendable (TestSocket) throws -> Void = { _ in }
     ) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.listener = listener
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in.loopback(port: port)
+        var address = sockaddr_in.loopback(port: port, host: host)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -85,8 +86,8 @@ public final class TestServer: @unchecked Sendable {
     }
 
     /// Answers every connection with `name` and closes it: tells which backend a client got.
-    public static func naming(_ name: String, port: Int = 0) throws -> TestServer {
-        try TestServer(port: port) { connection in
+    public static func naming(_ name: String, port: Int = 0, address: String = "127.0.0.1") throws -> TestServer {
+        try TestServer(port: port, address: address) { connection in
             try connection.send(name)
             connection.shutdownWrite()
             _ = try? connection.receiveToEnd()

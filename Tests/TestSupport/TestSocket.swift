@@ -33,11 +33,12 @@ public final class TestSocket: @unchecked Sendable {
     deinit { close() }
 
     /// Connects to 127.0.0.1:`port`.
-    public static func connect(port: Int, timeout: Double = 10) throws -> TestSocket {
+    /// - Parameter host: an IPv4 address (a test network's, say); 127.0.0.1 by default.
+    public static func connect(host: String = "127.0.0.1", port: Int, timeout: Double = 10) throws -> TestSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError(operation: "socket", code: errno) }
         let socket = TestSocket(fd: fd, timeout: timeout)
-        var address = sockaddr_in.loopback(port: port)
+        var address = sockaddr_in.loopback(port: port, host: host)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -117,11 +118,12 @@ public final class TestSocket: @unchecked Sendable {
 }
 
 extension sockaddr_in {
-    static func loopback(port: Int) -> sockaddr_in {
+    /// An IPv4 address: 127.0.0.1 unless `host` says another.
+    static func loopback(port: Int, host: String = "127.0.0.1") -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return address
     }
 }

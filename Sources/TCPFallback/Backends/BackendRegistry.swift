@@ -6,8 +6,12 @@ import NIOPosix
 /// when a connection fails, probes each down backend in the background until it answers,
 /// and publishes an immutable snapshot that the accept path reads without an actor hop.
 public actor BackendRegistry {
-    /// Every backend, in order of preference.
-    public nonisolated let backends: [Backend]
+    /// The current list, in order of preference. It changes with `replaceBackends` (etcd, a
+    /// reload); a removed backend's open connections go on without it.
+    public nonisolated var backends: [Backend] { publisher.snapshot.backends.map(\.backend) }
+    /// Reaches the data loops to close a backend's relays: the data path installs it once for
+    /// every backend, present and future.
+    public nonisolated let sessionCloser = SessionCloser()
 
     private struct State {
         var isUp = true
@@ -28,9 +32,20 @@ public actor BackendRegistry {
         /// The cause of the last failed check or probe, until one passes: a cause is logged
         /// when it changes, not at every interval.
         var checkFailure: String?
+        /// Added while the proxy runs: out of rotation until a first check passes.
+        var isNew = false
     }
 
-    private var states: [State]
+    /// The current list, in order; `states` has an entry for each, by `Backend.id`.
+    private var list: [Backend]
+    private var states: [Int: State]
+    private var nextID: Int
+    private let dataLoops: Int
+    private let heldAtStart: Set<Endpoint>
+    /// The last list from etcd, kept in the state file with the held backends.
+    private var keptList: [Endpoint]
+    /// In a group (`-etcd-group`): the decision this member follows.
+    private var group: GroupFollowing?
     private var probes: [Int: Task<Void, Never>] = [:]
     private var subscribers: [Int: AsyncStream<BackendEvent>.Continuation] = [:]
     private var nextSubscriber = 0
@@ -39,7 +54,7 @@ public actor BackendRegistry {
     private let probeDelay: Duration?
     private let activeChecks: ActiveChecks?
     private let closeSessionsOnDown: Bool
-    private var checkLoops: [Task<Void, Never>] = []
+    private var checkLoops: [Int: Task<Void, Never>] = [:]
     private let failback: FailbackSettings
     private let failbackPolicy: FailbackPolicy
     private var holdReleases: [Int: Task<Void, Never>] = [:]
@@ -74,6 +89,7 @@ public actor BackendRegistry {
         closeSessionsOnDown: Bool = false,
         failback: FailbackSettings = FailbackSettings(),
         heldAtStart: Set<Endpoint> = [],
+        keptList: [Endpoint] = [],
         healthCheck: any HealthCheck,
         clock: any ProxyClock = SystemClock(),
         logger: Logger,
@@ -83,10 +99,16 @@ public actor BackendRegistry {
     ) {
         self.loop = executor ?? MultiThreadedEventLoopGroup.singleton.next()
         self.taskExecutor = EventLoopTaskExecutor(loop: loop)
-        let backends = endpoints.enumerated().map { Backend(index: $0.offset, endpoint: $0.element, loops: dataLoops) }
-        self.backends = backends
+        let first = BackendListChange(from: [], to: endpoints).list
+        let closer = sessionCloser
+        let backends = first.enumerated().map { Backend(id: $0.offset, endpoint: $0.element, loops: dataLoops, closer: closer) }
+        self.list = backends
+        self.nextID = backends.count
+        self.dataLoops = dataLoops
+        self.heldAtStart = heldAtStart
+        self.keptList = keptList
         let policy = FailbackPolicy(settings: failback)
-        self.states = backends.map { State(failback: policy.record(heldAtStart: heldAtStart.contains($0.endpoint))) }
+        self.states = Dictionary(uniqueKeysWithValues: backends.map { ($0.id, State(failback: policy.record(heldAtStart: heldAtStart.contains($0.endpoint)))) })
         self.failback = failback
         self.failbackPolicy = policy
         self.probeDelay = probeDelay
@@ -118,7 +140,7 @@ public actor BackendRegistry {
 
     /// A client connected to `backend`; if it was down, it is back.
     public nonisolated func reportConnectSuccess(_ backend: Backend) {
-        guard !snapshot.isUp(backend) else { return }
+        guard snapshot.status(of: backend)?.isUp == false else { return }
         loop.execute { self.assumeIsolated { $0.markUp(backend, evidence: "a client connected to it") } }
     }
 
@@ -126,20 +148,25 @@ public actor BackendRegistry {
 
     /// Marks `backend` down and starts probing it. Does nothing if it is down already.
     public func markDown(_ backend: Backend, reason: String) {
-        guard !isShutDown else { return }
-        states[backend.index].lastError = reason
-        guard states[backend.index].isUp else { return }
+        guard !isShutDown, states[backend.id] != nil else { return }
+        states[backend.id]!.lastError = reason
+        guard states[backend.id]!.isUp else { return }
         let now = clock.now
-        states[backend.index].isUp = false
+        states[backend.id]!.isUp = false
         // What it was is unknown until a check sees it again (a primary that crashed may
         // come back writable or not).
-        states[backend.index].server = nil
-        states[backend.index].lastChange = now
-        states[backend.index].lastChangeWallTime = WallClock.now
-        states[backend.index].streak.stateChanged()
+        states[backend.id]!.server = nil
+        states[backend.id]!.lastChange = now
+        states[backend.id]!.lastChangeWallTime = WallClock.now
+        states[backend.id]!.streak.stateChanged()
         noteFailureForFailback(backend, now: now)
         publish()
         logger.warning("backend \(backend) is down: \(reason)", metadata: ["backend": "\(backend)", "event": "backend_down"])
+        if group != nil && publisher.snapshot.current === backend {
+            logger.warning(
+                "this member sees \(backend) down, but it is the group's decision: new clients still go to it until a quorum sees it down",
+                metadata: ["backend": "\(backend)", "event": "group_disagrees"])
+        }
         emit(.down(backend, reason: reason))
         if closeSessionsOnDown {
             let closed = backend.connections.closeAll()
@@ -154,15 +181,16 @@ public actor BackendRegistry {
 
     /// Marks `backend` up again and stops probing it.
     public func markUp(_ backend: Backend, evidence: String? = nil) {
-        guard !isShutDown, !states[backend.index].isUp else { return }
+        guard !isShutDown, let state = states[backend.id], !state.isUp else { return }
+        if state.isNew { return admitNew(backend, evidence: evidence) }
         let now = clock.now
-        let spell = states[backend.index].lastChange.map { now - $0 } ?? .zero
-        states[backend.index].isUp = true
-        states[backend.index].pastDowntime += spell
-        states[backend.index].lastChange = now
-        states[backend.index].lastChangeWallTime = WallClock.now
-        states[backend.index].streak.stateChanged()
-        probes.removeValue(forKey: backend.index)?.cancel()
+        let spell = states[backend.id]!.lastChange.map { now - $0 } ?? .zero
+        states[backend.id]!.isUp = true
+        states[backend.id]!.pastDowntime += spell
+        states[backend.id]!.lastChange = now
+        states[backend.id]!.lastChangeWallTime = WallClock.now
+        states[backend.id]!.streak.stateChanged()
+        probes.removeValue(forKey: backend.id)?.cancel()
         let hold = holdOnReturn(backend)
         publish()
         let how = evidence.map { " (\($0))" } ?? ""
@@ -172,30 +200,145 @@ public actor BackendRegistry {
         emit(.up(backend, downtime: spell))
     }
 
+    // MARK: The list (etcd, a reload)
+
+    /// Replaces the list of backends and returns what changed; `source` names where the new
+    /// list comes from, for the log. Backends that stay keep their state and connections and
+    /// take their new place; a new one gets no client until a first check passes; a removed
+    /// one gets no new client and its open connections go on. An empty list changes nothing
+    /// (it is refused by the caller, logged there): a proxy never drops every backend.
+    @discardableResult
+    ///   - keep: keep the list in the state file (`-state-file`), for a start while etcd is down.
+    public func replaceBackends(_ endpoints: [Endpoint], source: String, keep: Bool = false) -> BackendListChange {
+        let change = BackendListChange(from: list.map(\.endpoint), to: endpoints)
+        guard !isShutDown, !change.list.isEmpty else { return change }
+        if keep && change.list != keptList {
+            keptList = change.list
+            saveState()
+        }
+        guard !change.isEmpty else { return change }
+        let byEndpoint = Dictionary(uniqueKeysWithValues: list.map { ($0.endpoint, $0) })
+        var added: [Backend] = []
+        let now = clock.now
+        list = change.list.map { endpoint in
+            if let kept = byEndpoint[endpoint] { return kept }
+            let backend = Backend(id: nextID, endpoint: endpoint, loops: dataLoops, closer: sessionCloser)
+            nextID += 1
+            var state = State(failback: failbackPolicy.record(heldAtStart: heldAtStart.contains(endpoint)))
+            state.isUp = false
+            state.isNew = true
+            state.lastError = "not checked yet"
+            state.lastChange = now
+            state.lastChangeWallTime = WallClock.now
+            states[backend.id] = state
+            added.append(backend)
+            return backend
+        }
+        let removed = change.removed.compactMap { byEndpoint[$0] }
+        for backend in removed { forget(backend) }
+        publish()
+        logger.notice("backends from \(source): \(change.summary)", metadata: ["event": "backends_changed"])
+        for backend in removed {
+            logger.notice(
+                "backend \(backend) removed: no new clients; its \(backend.connections.count) open connection(s) go on",
+                metadata: ["backend": "\(backend)", "event": "backend_removed"])
+        }
+        for backend in added {
+            logger.notice("backend \(backend) added: it gets clients once a first check passes", metadata: ["backend": "\(backend)", "event": "backend_added"])
+            if let settings = activeChecks {
+                startCheckLoop(backend, settings, firstAtOnce: true)
+            } else {
+                // Probed until it answers, the first time at once.
+                let delay = probeDelay ?? .seconds(30)
+                probes[backend.id] = Task(executorPreference: taskExecutor) { await self.probe(backend, every: delay, firstAtOnce: true) }
+            }
+        }
+        emit(.listChanged(change))
+        return change
+    }
+
+    /// Drops a removed backend's state and tasks; its open relays go on.
+    private func forget(_ backend: Backend) {
+        states[backend.id] = nil
+        probes.removeValue(forKey: backend.id)?.cancel()
+        checkLoops.removeValue(forKey: backend.id)?.cancel()
+        holdReleases.removeValue(forKey: backend.id)?.cancel()
+    }
+
+    /// A backend added while running passed its first check: into rotation (no downtime is
+    /// counted and no failback hold applies: it was never in use).
+    private func admitNew(_ backend: Backend, evidence: String?) {
+        probes[backend.id] = nil
+        states[backend.id]!.isNew = false
+        states[backend.id]!.isUp = true
+        states[backend.id]!.lastError = nil
+        states[backend.id]!.checkFailure = nil
+        states[backend.id]!.lastChange = clock.now
+        states[backend.id]!.lastChangeWallTime = WallClock.now
+        states[backend.id]!.streak.stateChanged()
+        publish()
+        let how = evidence.map { " (\($0))" } ?? ""
+        logger.notice("backend \(backend) is up and in rotation\(how)", metadata: ["backend": "\(backend)", "event": "backend_up"])
+        emit(.up(backend, downtime: .zero))
+    }
+
+    /// The current list with each backend's state.
+    private var entries: [(Backend, State)] { list.map { ($0, states[$0.id]!) } }
+
+    // MARK: Groups
+
+    /// In a group: new clients go where the group decided (or nowhere, with the reason).
+    /// Leaving a backend closes its sessions under `-close-on-down`; a decided backend that
+    /// this member sees down is followed anyway, and said so.
+    public func followGroup(_ following: GroupFollowing) {
+        guard !isShutDown, following != group else { return }
+        let before = publisher.snapshot.current
+        group = following
+        publish()
+        let now = publisher.snapshot
+        guard now.current !== before || following.refusing != nil else { return }
+        if let current = now.current {
+            let seenDown = now.status(of: current)?.isUp == false ? " (this member sees it down; the group's quorum does not, so it is followed)" : ""
+            logger.notice(
+                "following the group's decision: new clients go to \(current) (epoch \(following.epoch))\(seenDown)",
+                metadata: ["backend": "\(current)", "event": "group_follow"])
+        } else if let reason = now.refusalReason {
+            logger.warning("refusing new clients: \(reason)", metadata: ["event": "group_refuse"])
+        }
+        if closeSessionsOnDown, let before, before !== now.current {
+            let closed = before.connections.closeAll()
+            if closed > 0 {
+                logger.notice(
+                    "closed \(closed) connection(s) to \(before), which the group left, so their clients reconnect to the group's backend",
+                    metadata: ["backend": "\(before)", "event": "sessions_closed"])
+            }
+        }
+    }
+
     // MARK: Failback (the decisions are `FailbackPolicy`'s)
 
     /// On a failure: the policy may hold the backend (saved) or lengthen its hold-down; a
     /// pending return is cancelled.
     private func noteFailureForFailback(_ backend: Backend, now: Duration) {
-        holdReleases.removeValue(forKey: backend.index)?.cancel()
-        let alternative = zip(backends, states).contains { other, state in
+        holdReleases.removeValue(forKey: backend.id)?.cancel()
+        let alternative = entries.contains { other, state in
             other !== backend && state.isUp && !state.failback.held && state.administrativeState == .enabled
         }
         let wasCurrent = publisher.snapshot.current === backend
-        if failbackPolicy.failed(&states[backend.index].failback, now: now, wasCurrent: wasCurrent, alternativeAvailable: alternative) {
-            saveHeld()
+        if failbackPolicy.failed(&states[backend.id]!.failback, now: now, wasCurrent: wasCurrent, alternativeAvailable: alternative) {
+            saveState()
         }
     }
 
     /// On a return: ` (held ...)` for the log line, after arranging the hold.
     private func holdOnReturn(_ backend: Backend) -> String {
-        switch failbackPolicy.returned(&states[backend.index].failback, now: clock.now) {
+        switch failbackPolicy.returned(&states[backend.id]!.failback, now: clock.now) {
         case .inRotation:
             return ""
         case .heldUntilOperator:
             return "; held out of rotation until an operator allows it back (tcp-fallback ctl failback \(backend))"
         case .heldFor(let delay):
-            holdReleases[backend.index] = Task(executorPreference: taskExecutor) { await self.holdDown(backend, for: delay) }
+            holdReleases[backend.id] = Task(executorPreference: taskExecutor) { await self.holdDown(backend, for: delay) }
             return "; held out of rotation for \(GoDuration.formatApproximately(delay)) (hold-down)"
         }
     }
@@ -208,19 +351,21 @@ public actor BackendRegistry {
     /// Puts a held backend back into rotation. Returns whether it was held.
     @discardableResult
     public func releaseHold(_ backend: Backend, by reason: String = "an operator allowed it back") -> Bool {
-        holdReleases.removeValue(forKey: backend.index)?.cancel()
-        guard failbackPolicy.released(&states[backend.index].failback, now: clock.now) else { return false }
-        if failback.policy == .manual { saveHeld() }
+        holdReleases.removeValue(forKey: backend.id)?.cancel()
+        guard states[backend.id] != nil, failbackPolicy.released(&states[backend.id]!.failback, now: clock.now) else { return false }
+        if failback.policy == .manual { saveState() }
         publish()
         logger.notice("backend \(backend) is back in rotation: \(reason)", metadata: ["backend": "\(backend)", "event": "failback"])
         return true
     }
 
-    /// Keeps the held backends in the state file, so a restart does not undo a `manual` hold.
-    private func saveHeld() {
+    /// Keeps the held backends in the state file, so a restart does not undo a `manual` hold,
+    /// and the last list from etcd, so a start while etcd is down has it.
+    private func saveState() {
         guard let path = failback.stateFile else { return }
         do {
-            try FailbackStateFile.save(zip(backends, states).filter { $1.failback.held }.map(\.0.endpoint), to: path)
+            let held = Set(entries.filter { $1.failback.held }.map(\.0.endpoint))
+            try StateFile.save(StateFile.Contents(held: held, backends: keptList), to: path)
         } catch {
             logger.error("\(error)", metadata: ["event": "state_file"])
         }
@@ -229,8 +374,8 @@ public actor BackendRegistry {
     /// Takes `backend` out of rotation or puts it back, as an operator asks (control socket).
     /// Its health is still tracked, and probes go on while it is down.
     public func setAdministrativeState(_ backend: Backend, _ state: AdministrativeState) {
-        guard states[backend.index].administrativeState != state else { return }
-        states[backend.index].administrativeState = state
+        guard let current = states[backend.id], current.administrativeState != state else { return }
+        states[backend.id]!.administrativeState = state
         publish()
         logger.notice("backend \(backend) is now \(state.rawValue) by an operator", metadata: ["backend": "\(backend)", "event": "backend_\(state.rawValue)"])
         emit(.administrativeStateChanged(backend, state))
@@ -241,7 +386,7 @@ public actor BackendRegistry {
         isShutDown = true
         for probe in probes.values { probe.cancel() }
         probes.removeAll()
-        for loop in checkLoops { loop.cancel() }
+        for loop in checkLoops.values { loop.cancel() }
         checkLoops.removeAll()
         for release in holdReleases.values { release.cancel() }
         holdReleases.removeAll()
@@ -256,6 +401,8 @@ public actor BackendRegistry {
         case down(Backend, reason: String)
         case up(Backend, downtime: Duration)
         case administrativeStateChanged(Backend, AdministrativeState)
+        /// The list changed (etcd, a reload).
+        case listChanged(BackendListChange)
     }
 
     /// The state changes from now on, until shutdown or until the stream is dropped.
@@ -284,14 +431,18 @@ public actor BackendRegistry {
 
     private func startProbing(_ backend: Backend) {
         // Active checks cover down backends too.
-        guard activeChecks == nil, let delay = probeDelay, probes[backend.index] == nil else { return }
+        guard activeChecks == nil, let delay = probeDelay, probes[backend.id] == nil else { return }
         // The task runs on the registry's loop: it leaves the actor only to sleep and to check.
-        probes[backend.index] = Task(executorPreference: taskExecutor) { await self.probe(backend, every: delay) }
+        probes[backend.id] = Task(executorPreference: taskExecutor) { await self.probe(backend, every: delay) }
     }
 
-    private func probe(_ backend: Backend, every delay: Duration) async {
+    private func probe(_ backend: Backend, every delay: Duration, firstAtOnce: Bool = false) async {
+        var first = firstAtOnce
         while !Task.isCancelled {
-            do { try await clock.sleep(for: delay) } catch { return }
+            if !first {
+                do { try await clock.sleep(for: delay) } catch { return }
+            }
+            first = false
             let started = clock.now
             do {
                 let observation = try await healthCheck.check(backend)
@@ -310,22 +461,24 @@ public actor BackendRegistry {
     }
 
     private func probeSucceeded(_ backend: Backend) {
-        probes[backend.index] = nil
-        states[backend.index].checkFailure = nil
+        probes[backend.id] = nil
+        guard states[backend.id] != nil else { return }
+        states[backend.id]!.checkFailure = nil
         markUp(backend)
     }
 
     private func probeFailed(_ backend: Backend, reason: String) {
+        guard states[backend.id] != nil else { return }
         noteCheckFailure(backend, reason: reason)
-        states[backend.index].lastError = reason
+        states[backend.id]!.lastError = reason
     }
 
     /// A failed check of a backend that is down already: its cause is logged as a warning
     /// when it changes (a wrong password, a missing grant, a server that stopped answering),
     /// at debug level while it stays the same: one line per change, not one per interval.
     private func noteCheckFailure(_ backend: Backend, reason: String) {
-        defer { states[backend.index].checkFailure = reason }
-        if states[backend.index].checkFailure != reason && !states[backend.index].isUp {
+        defer { states[backend.id]!.checkFailure = reason }
+        if states[backend.id]!.checkFailure != reason && !states[backend.id]!.isUp {
             logger.warning("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)", "event": "check_failed"])
         } else {
             logger.debug("check of backend \(backend) failed: \(reason)", metadata: ["backend": "\(backend)"])
@@ -335,10 +488,10 @@ public actor BackendRegistry {
     /// Records what a passed check saw of the server; a change of role is logged and published,
     /// and a writer that stops being writable loses its sessions (like a backend marked down).
     private func observe(_ backend: Backend, _ observation: CheckObservation) {
-        guard let server = observation.mysql, !isShutDown else { return }
-        let previous = states[backend.index].server
+        guard let server = observation.mysql, !isShutDown, states[backend.id] != nil else { return }
+        let previous = states[backend.id]!.server
         guard previous != server else { return }
-        states[backend.index].server = server
+        states[backend.id]!.server = server
         let roleChanged = previous?.isWritable != server.isWritable || previous?.replica?.isReplicating != server.replica?.isReplicating
         if roleChanged {
             logger.notice("backend \(backend) is \(server)", metadata: ["backend": "\(backend)", "event": "backend_role"])
@@ -385,16 +538,20 @@ public actor BackendRegistry {
     /// Starts checking every backend, up or down, if active checks are configured.
     public func startChecks() {
         guard let settings = activeChecks, checkLoops.isEmpty, !isShutDown else { return }
-        for backend in backends {
-            checkLoops.append(Task(executorPreference: taskExecutor) { await self.check(backend, settings) })
+        for backend in list {
+            // With roles, nobody may be sent anywhere before the first check: run it at once.
+            startCheckLoop(backend, settings, firstAtOnce: selection.settings.role != .any)
         }
     }
 
-    private func check(_ backend: Backend, _ settings: ActiveChecks) async {
-        // With roles, nobody may be sent anywhere before the first check: run it at once.
-        var first = selection.settings.role != .any
-        while !Task.isCancelled {
-            let delay = states[backend.index].streak.nextDelay(isUp: states[backend.index].isUp, settings)
+    private func startCheckLoop(_ backend: Backend, _ settings: ActiveChecks, firstAtOnce: Bool) {
+        checkLoops[backend.id] = Task(executorPreference: taskExecutor) { await self.check(backend, settings, firstAtOnce: firstAtOnce) }
+    }
+
+    private func check(_ backend: Backend, _ settings: ActiveChecks, firstAtOnce: Bool) async {
+        var first = firstAtOnce
+        while !Task.isCancelled, let state = states[backend.id] {
+            let delay = state.streak.nextDelay(isUp: state.isUp, settings)
             if !first {
                 do { try await clock.sleep(for: delay) } catch { return }
             }
@@ -413,25 +570,28 @@ public actor BackendRegistry {
 
     private func checkSucceeded(_ backend: Backend, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, true)
-        states[backend.index].checkFailure = nil
-        let isUp = states[backend.index].isUp
-        if states[backend.index].streak.passed(isUp: isUp, settings) {
-            let successes = states[backend.index].streak.successes
+        guard let state = states[backend.id] else { return }
+        if state.isNew { return admitNew(backend, evidence: "its first check passed in \(GoDuration.formatApproximately(latency))") }
+        states[backend.id]!.checkFailure = nil
+        let isUp = states[backend.id]!.isUp
+        if states[backend.id]!.streak.passed(isUp: isUp, settings) {
+            let successes = states[backend.id]!.streak.successes
             markUp(backend, evidence: "\(successes) checks passed, the last in \(GoDuration.formatApproximately(latency))")
         }
     }
 
     private func checkFailed(_ backend: Backend, reason: String, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, false)
-        let isUp = states[backend.index].isUp
-        if states[backend.index].streak.failed(isUp: isUp, settings) {
-            let failures = states[backend.index].streak.failures
+        guard states[backend.id] != nil else { return }
+        let isUp = states[backend.id]!.isUp
+        if states[backend.id]!.streak.failed(isUp: isUp, settings) {
+            let failures = states[backend.id]!.streak.failures
             // The line that says it is down names the cause.
-            states[backend.index].checkFailure = reason
+            states[backend.id]!.checkFailure = reason
             markDown(backend, reason: "\(reason) (\(failures) checks failed, the last after \(GoDuration.formatApproximately(latency)))")
         } else {
             noteCheckFailure(backend, reason: reason)
-            states[backend.index].lastError = reason
+            states[backend.id]!.lastError = reason
         }
     }
 
@@ -441,21 +601,25 @@ public actor BackendRegistry {
     }
 
     /// Whether a probe task is scheduled for `backend` (for tests and reports).
-    public func isProbing(_ backend: Backend) -> Bool { probes[backend.index] != nil }
+    public func isProbing(_ backend: Backend) -> Bool { probes[backend.id] != nil }
 
     private func publish() {
         let previous = publisher.snapshot.current
         let refusalBefore = publisher.snapshot.refusal
         defer { announceRefusalChange(from: refusalBefore) }
         let snapshot = RegistrySnapshot(
-            backends: zip(backends, states).map {
-                BackendStatus(backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.failback.held, server: $1.server)
+            backends: entries.map {
+                BackendStatus(
+                    backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.failback.held, server: $1.server,
+                    isNew: $1.isNew)
             },
-            selection: selection)
+            selection: selection, group: group)
         publisher.publish(snapshot)
         // Traffic goes back up the list: optionally end what still runs on the lower backends.
-        if failback.closeLowerConnections, let current = snapshot.current, let previous, current.index < previous.index {
-            let closed = backends.dropFirst(current.index + 1).reduce(0) { $0 + $1.connections.closeAll() }
+        if failback.closeLowerConnections, let current = snapshot.current, let previous,
+            let now = list.firstIndex(where: { $0 === current }), let before = list.firstIndex(where: { $0 === previous }), now < before
+        {
+            let closed = list.dropFirst(now + 1).reduce(0) { $0 + $1.connections.closeAll() }
             if closed > 0 {
                 logger.notice(
                     "closed \(closed) connection(s) on backends after \(current), now that new clients go to it again",
@@ -469,6 +633,10 @@ public actor BackendRegistry {
     /// Everything known about one backend at one moment, for stats lines and later metrics.
     public struct Report: Sendable {
         public let backend: Backend
+        /// Its place in the current list: 0 is the most preferred.
+        public let position: Int
+        /// Added while running and not checked yet.
+        public let isNew: Bool
         public let isUp: Bool
         public let administrativeState: AdministrativeState
         /// Held out of rotation by the failback policy.
@@ -488,10 +656,11 @@ public actor BackendRegistry {
 
     public func reports() -> [Report] {
         let now = clock.now
-        return zip(backends, states).map { backend, state in
+        return entries.enumerated().map { position, entry in
+            let (backend, state) = entry
             let current = state.isUp ? .zero : (state.lastChange.map { now - $0 } ?? .zero)
             return Report(
-                backend: backend, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.failback.held, downtime: state.pastDowntime + current,
+                backend: backend, position: position, isNew: state.isNew, isUp: state.isUp, administrativeState: state.administrativeState, isHeld: state.failback.held, downtime: state.pastDowntime + current,
                 sinceLastChange: state.lastChange.map { now - $0 }, lastError: state.lastError,
                 lastChangeWallTime: state.lastChangeWallTime,
                 counters: backend.counters.values,

@@ -26,17 +26,25 @@ struct BackendSelection: Sendable {
         case noWriter
         /// No replica qualifies and `-reader-fallback none` is set (or there is no writer either).
         case noReader
+        /// A member of a group (`-etcd-group`) that may not follow the group's decision: none
+        /// yet, etcd lost under `-etcd-lost refuse`, or the decided backend unusable here.
+        case group(String)
 
         static func == (lhs: Refusal, rhs: Refusal) -> Bool {
             switch (lhs, rhs) {
-            case (.splitBrain(let a), .splitBrain(let b)): a.map(\.index) == b.map(\.index)
+            case (.splitBrain(let a), .splitBrain(let b)): a.map(\.id) == b.map(\.id)
             case (.noWriter, .noWriter), (.noReader, .noReader): true
+            case (.group(let a), .group(let b)): a == b
             default: false
             }
         }
     }
 
-    func choose(_ backends: [BackendStatus]) -> Choice {
+    /// - Parameter group: in a group, its decision replaces the member's own choice: new
+    ///   clients go to the decided backend even if this member sees it down (the quorum does
+    ///   not), and never elsewhere (no failover within a connection: that would split the group).
+    func choose(_ backends: [BackendStatus], group: GroupFollowing? = nil) -> Choice {
+        if let group { return follow(group, backends) }
         let usable = backends.filter { $0.isInRotation && $0.isUp }
         switch settings.role {
         case .any:
@@ -65,6 +73,18 @@ struct BackendSelection: Sendable {
         }
         guard let first = writable.first else { return Choice(connectOrder: [], current: nil, refusal: .noWriter) }
         return Choice(connectOrder: [first], current: first)
+    }
+
+    private func follow(_ group: GroupFollowing, _ backends: [BackendStatus]) -> Choice {
+        if let refusing = group.refusing { return Choice(connectOrder: [], current: nil, refusal: .group(refusing)) }
+        guard let decided = group.decided else { return Choice(connectOrder: [], current: nil, refusal: .group("the group decided no backend")) }
+        guard let status = backends.first(where: { $0.backend.endpoint == decided }) else {
+            return Choice(connectOrder: [], current: nil, refusal: .group("the group's backend \(decided) is not in this member's list"))
+        }
+        guard status.administrativeState == .enabled else {
+            return Choice(connectOrder: [], current: nil, refusal: .group("the group's backend \(decided) is \(status.administrativeState.rawValue) here"))
+        }
+        return Choice(connectOrder: [status.backend], current: status.backend)
     }
 
     /// Read-only, replicating with both threads, and within `-max-lag`.

@@ -1,21 +1,15 @@
-import Synchronization
-
 /// The open relays of one backend, for an operator or the registry to close (`shutdown
 /// sessions`, close-on-down, failback-close). The relays themselves live on the data loops;
 /// closing asks every loop, through its mailbox, to close those of this backend.
 public final class LiveConnections: Sendable {
-    private let backendIndex: Int
+    private let backendID: Int
     private let counters: BackendCounters
-    private let closer = Locked<(@Sendable (Int) -> Void)?>(nil)
+    private let closer: SessionCloser
 
-    init(backendIndex: Int, counters: BackendCounters) {
-        self.backendIndex = backendIndex
+    init(backendID: Int, counters: BackendCounters, closer: SessionCloser) {
+        self.backendID = backendID
         self.counters = counters
-    }
-
-    /// Set by the data path once its loops run.
-    func install(closer: @escaping @Sendable (Int) -> Void) {
-        self.closer.withLock { $0 = closer }
+        self.closer = closer
     }
 
     /// Relays open now.
@@ -25,7 +19,7 @@ public final class LiveConnections: Sendable {
     @discardableResult
     public func closeAll() -> Int {
         let open = count
-        if let close = closer.withLock({ $0 }) { close(backendIndex) }
+        closer.closeAll(of: backendID)
         return open
     }
 }

@@ -20,9 +20,12 @@ public struct BackendStatus: Sendable {
     public let isHeld: Bool
     /// What the last check that logged in saw of the server (`-check-user`); nil if none did.
     public let server: MySQLServerState?
+    /// Added while running (etcd, a reload) and not checked yet: no client goes to it.
+    public let isNew: Bool
 
-    init(backend: Backend, isUp: Bool, administrativeState: AdministrativeState, isHeld: Bool, server: MySQLServerState? = nil) {
+    init(backend: Backend, isUp: Bool, administrativeState: AdministrativeState, isHeld: Bool, server: MySQLServerState? = nil, isNew: Bool = false) {
         self.backend = backend
+        self.isNew = isNew
         self.isUp = isUp
         self.administrativeState = administrativeState
         self.isHeld = isHeld
@@ -30,7 +33,7 @@ public struct BackendStatus: Sendable {
     }
 
     /// Whether new clients may be sent to it at all.
-    public var isInRotation: Bool { administrativeState == .enabled && !isHeld }
+    public var isInRotation: Bool { administrativeState == .enabled && !isHeld && !isNew }
 }
 
 /// The registry's state as the accept path sees it: immutable, replaced whole on each change,
@@ -50,16 +53,24 @@ public struct RegistrySnapshot: Sendable {
     /// Why no backend may be used by decision (split brain, no writer, no replica); nil otherwise.
     let refusal: BackendSelection.Refusal?
 
-    init(backends: [BackendStatus], selection: BackendSelection = BackendSelection(settings: RoleSettings())) {
+    /// In a group (`-etcd-group`): what the member follows; nil otherwise.
+    public let group: GroupFollowing?
+
+    init(backends: [BackendStatus], selection: BackendSelection = BackendSelection(settings: RoleSettings()), group: GroupFollowing? = nil) {
         self.backends = backends
-        let choice = selection.choose(backends)
+        self.group = group
+        let choice = selection.choose(backends, group: group)
         self.connectOrder = choice.connectOrder
         self.spread = min(choice.spread, choice.connectOrder.count)
         self.current = choice.current
         self.refusal = choice.refusal
     }
 
-    public func isUp(_ backend: Backend) -> Bool { backends[backend.index].isUp }
+    /// The backend's state, if it is in the list (a backend removed since has none).
+    public func status(of backend: Backend) -> BackendStatus? { backends.first { $0.backend === backend } }
+
+    /// Whether the backend is in the list and up.
+    public func isUp(_ backend: Backend) -> Bool { status(of: backend)?.isUp ?? false }
 
     /// The backends that are writable at once when that is why writers are refused.
     public var splitBrain: [Backend]? {
@@ -74,6 +85,7 @@ public struct RegistrySnapshot: Sendable {
         case .splitBrain(let writable): "split brain: \(writable.map { "\($0)" }.joined(separator: " and ")) are all writable"
         case .noWriter: "no writable backend"
         case .noReader: "no replica qualifies and no writer to fall back to"
+        case .group(let reason): reason
         case nil: nil
         }
     }

@@ -5,8 +5,14 @@ public struct ProxyConfiguration: Sendable {
     /// Listening sockets passed by systemd; when not empty they are served instead of
     /// binding `listen` (see `SocketActivation` for which ones are chosen).
     public var inheritedListeners: [Int32] = []
-    /// Backends in order of preference: each client goes to the first one that is up.
+    /// Backends in order of preference: each client goes to the first one that is up. With
+    /// `etcd`, the list to start with (etcd's answer replaces it).
     public var backends: [Endpoint]
+    /// Take the list of backends from etcd and follow its changes (`-etcd`).
+    public var etcd: EtcdSettings?
+    /// Share the decision of where new clients go with the other proxies of a group, through
+    /// etcd (`-etcd-group`).
+    public var group: GroupSettings?
     /// Limit for each connection attempt to a backend, by clients and by probes.
     public var connectTimeout: Duration
     /// Delay between probes of a backend that is down; `nil` turns probing off, so a down

@@ -73,7 +73,17 @@ public struct ControlService: Sendable {
             return success("closed \(closed) connection(s) on \(target)", json: command.json ? .object([("backend", .string("\(target)")), ("closed", .int(closed))]) : nil)
         case .failback(let name):
             guard let target = backend(name) else { return unknown(name) }
-            let status = proxy.registry.snapshot.backends[target.index]
+            guard let status = proxy.registry.snapshot.status(of: target) else { return unknown(name) }
+            if let member = proxy.groupMember {
+                // The group holds it, for every member: release it in etcd.
+                do {
+                    let released = try await member.release(target.endpoint, by: "an operator on \(member.settings.member)")
+                    let text = released ? "\(target) is back in rotation for group \(member.settings.name)" : "\(target) is not held by group \(member.settings.name): nothing to allow back"
+                    return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(released))]) : nil)
+                } catch {
+                    return failure("cannot reach etcd to allow \(target) back for group \(member.settings.name): \(error)", json: command.json)
+                }
+            }
             var held = await registry.releaseHold(target)
             if status.administrativeState != .enabled {
                 await registry.setAdministrativeState(target, .enabled)
@@ -99,11 +109,12 @@ public struct ControlService: Sendable {
             let entries = reports.map { report -> JSON in
                 let c = report.counters
                 return .object([
-                    ("index", .int(report.backend.index)),
+                    ("index", .int(report.position)),
                     ("address", .string("\(report.backend)")),
                     ("state", .string(report.isUp ? "up" : "down")),
                     ("admin", .string(report.administrativeState.rawValue)),
                     ("held", .bool(report.isHeld)),
+                    ("new", .bool(report.isNew)),
                     ("in_use", .bool(report.backend === current)),
                     ("active_connections", .int(c.activeConnections)),
                     ("connections_total", .int(c.connectionsTotal)),
@@ -117,16 +128,43 @@ public struct ControlService: Sendable {
                 ])
             }
             let refusal = proxy.registry.snapshot.refusalReason.map(JSON.string) ?? .null
-            return success("", json: .object([("backends", .array(entries)), ("refusing", refusal)]))
+            var fields: [(String, JSON)] = [("backends", .array(entries)), ("refusing", refusal)]
+            if let source = proxy.backendSource {
+                let status = source.status
+                fields.append(
+                    (
+                        "etcd",
+                        .object([
+                            ("prefix", .string(source.settings.prefix)), ("layout", .string(source.settings.layout.rawValue)),
+                            ("reachable", .bool(status.reachable)), ("revision", .int(Int(status.revision))),
+                            ("problem", status.problem.map(JSON.string) ?? .null), ("changes", .int(status.changes)),
+                        ])
+                    ))
+            }
+            if let member = proxy.groupMember {
+                let group = member.status
+                fields.append(
+                    (
+                        "group",
+                        .object([
+                            ("name", .string(member.settings.name)), ("member", .string(member.settings.member)),
+                            ("leader", group.leader.map(JSON.string) ?? .null), ("is_leader", .bool(group.isLeader)),
+                            ("decision", group.decision?.backend.map(JSON.string) ?? .null), ("epoch", .int(Int(group.decision?.epoch ?? 0))),
+                            ("held", .array((group.decision?.held ?? []).map(JSON.string))), ("live_members", .int(group.liveMembers)),
+                            ("lost", group.lost.map(JSON.string) ?? .null),
+                        ])
+                    ))
+            }
+            return success("", json: .object(fields))
         }
         // New columns go last: scripts may read the earlier ones by position.
         var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change", "server"]]
         for report in reports {
             let c = report.counters
             let state = (report.isUp ? "up" : "down") + (report.administrativeState == .enabled ? "" : ",\(report.administrativeState.rawValue)")
-                + (report.isHeld ? ",held" : "")
+                + (report.isHeld ? ",held" : "") + (report.isNew ? ",new" : "")
             rows.append([
-                "\(report.backend.index)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
+                "\(report.position)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
                 "\(c.activeConnections)", "\(c.connectionsTotal)", "\(c.bytesFromClient)", "\(c.bytesToClient)", "\(c.connectErrors)",
                 report.sinceLastChange.map { GoDuration.formatApproximately($0) + " ago" } ?? "never",
                 report.server.map(Self.serverColumn) ?? "-",
@@ -138,7 +176,23 @@ public struct ControlService: Sendable {
                 .replacing(/\s+$/, with: "")
         }.joined(separator: "\n")
         let refusal = proxy.registry.snapshot.refusalReason.map { "\nrefusing new clients: \($0)" } ?? ""
-        return success(text + refusal, json: nil)
+        var source = ""
+        if let backendSource = proxy.backendSource {
+            let status = backendSource.status
+            source = "\nbackends from etcd \(backendSource.settings.prefix) (layout \(backendSource.settings.layout.rawValue)), revision \(status.revision)"
+                + (status.problem.map { "; \($0)" } ?? "")
+        }
+        if let member = proxy.groupMember {
+            let group = member.status
+            let decided = group.decision.map { "\($0.backend ?? "no backend") (epoch \($0.epoch), by \($0.by): \($0.reason))" } ?? "none yet"
+            let held = (group.decision?.held).flatMap { $0.isEmpty ? nil : "; held: \($0.joined(separator: ", "))" } ?? ""
+            source += "\ngroup \(member.settings.name): decision \(decided)\(held); \(group.liveMembers) live member(s), leader \(group.leader ?? "none")"
+                + (group.isLeader ? " (this member)" : "") + (group.lost.map { "; \($0)" } ?? "")
+            if let current = proxy.registry.snapshot.current, proxy.registry.snapshot.status(of: current)?.isUp == false {
+                source += "\nthis member sees \(current) down; it follows the group's decision, which a quorum keeps"
+            }
+        }
+        return success(text + refusal + source, json: nil)
     }
 
     /// A server's role in a few characters: "writable", "read-only", "replica 3s", "replica stopped".

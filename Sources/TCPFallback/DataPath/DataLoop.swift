@@ -269,9 +269,9 @@ final class DataLoop: @unchecked Sendable {
 
     private func perform(_ command: LoopCommand) {
         switch command {
-        case .closeSessions(let backendIndex):
+        case .closeSessions(let backendID):
             forEachSession { session in
-                if session.phase == .relaying && session.backend?.index == backendIndex { finish(session) }
+                if session.phase == .relaying && session.backend?.id == backendID { finish(session) }
             }
         case .stopAccepting(let done):
             stopAccepting()

@@ -4,8 +4,8 @@ import Synchronization
 /// What other threads ask a data loop to do. Commands wait in the loop's mailbox and run on
 /// the loop's thread, in order, the next time it wakes.
 enum LoopCommand: Sendable {
-    /// Close both sides of every relay on this backend (by index).
-    case closeSessions(backendIndex: Int)
+    /// Close both sides of every relay on the backend with this id.
+    case closeSessions(backendID: Int)
     /// Stop accepting and let go of the listening sockets; then call `done`.
     case stopAccepting(done: @Sendable () -> Void)
     /// Close every connection, stop, and call `done` from the loop's last moment.

@@ -64,6 +64,20 @@ public final class ProxyMetrics: Sendable {
             "tcp_fallback_split_brain", [], snapshot.splitBrain == nil ? 0 : 1,
             help: "1 while several backends are writable at once and -split-brain refuse refuses new writer connections.")
         gauge("tcp_fallback_data_loops", [], Double(proxy.dataLoopCount), help: "Data-path threads.")
+        if let source = proxy.backendSource {
+            let status = source.status
+            gauge("tcp_fallback_etcd_reachable", [], status.reachable ? 1 : 0, help: "1 while etcd answers (-etcd).")
+            gauge("tcp_fallback_etcd_revision", [], Double(status.revision), help: "The etcd revision of the last list of backends read.")
+            count("tcp_fallback_backend_list_changes_total", [], status.changes, help: "Lists from etcd that changed the backends.")
+        }
+        if let member = proxy.groupMember {
+            let group = member.status
+            gauge("tcp_fallback_group_leader", [], group.isLeader ? 1 : 0, help: "1 while this member decides for its group (-etcd-group).")
+            gauge("tcp_fallback_group_epoch", [], Double(group.decision?.epoch ?? 0), help: "The epoch of the group decision this member follows.")
+            gauge("tcp_fallback_group_live_members", [], Double(group.liveMembers), help: "Members of the group with a live lease, as this member sees them.")
+            gauge("tcp_fallback_group_etcd_lost", [], group.lost == nil ? 0 : 1, help: "1 while this member has lost etcd (its lease expired).")
+        }
+        gauge("tcp_fallback_backends", [], Double(reports.count), help: "Backends in the current list.")
 
         for report in reports {
             let labels = [("backend", "\(report.backend)")]

@@ -1,3 +1,4 @@
+import Etcd
 import Logging
 import NIOCore
 import NIOPosix
@@ -13,6 +14,12 @@ public final class TCPFallbackProxy: Sendable {
     public let configuration: ProxyConfiguration
     public let registry: BackendRegistry
     public let counters: ProxyCounters
+    /// Where the list of backends comes from when etcd gives it (`-etcd`).
+    public let backendSource: EtcdBackendSource?
+    /// This proxy's part in a group (`-etcd-group`).
+    public let groupMember: GroupMember?
+    private let etcdClient: EtcdClient?
+    private let sourceTask = Locked<Task<Void, Never>?>(nil)
     /// Data-path threads: one per CPU the process may use, capped by `-maxthreads`.
     public let dataLoopCount: Int
     private let group: MultiThreadedEventLoopGroup
@@ -39,12 +46,14 @@ public final class TCPFallbackProxy: Sendable {
     ///   - clock: drives probe delays; tests pass a manual one.
     ///   - healthCheck: what probes run; by default a TCP connect within the connect timeout.
     ///   - heldAtStart: backends the `manual` failback policy held when the proxy last ran.
+    ///   - keptList: the last list from etcd, as the state file keeps it.
     public init(
         configuration: ProxyConfiguration,
         logger: Logger,
         clock: any ProxyClock = SystemClock(),
         healthCheck: (any HealthCheck)? = nil,
-        heldAtStart: Set<Endpoint> = []
+        heldAtStart: Set<Endpoint> = [],
+        keptList: [Endpoint] = []
     ) {
         let loops = DataLoopCount.loops(cap: configuration.eventLoopThreads)
         // Checks, the control socket and metrics are light: one thread serves them.
@@ -64,14 +73,36 @@ public final class TCPFallbackProxy: Sendable {
             probeDelay: configuration.probeDelay,
             activeChecks: configuration.activeChecks,
             closeSessionsOnDown: configuration.closeSessionsOnDown,
-            failback: configuration.failback,
+            failback: Self.localFailback(configuration),
             heldAtStart: heldAtStart,
+            keptList: keptList,
             healthCheck: healthCheck ?? defaultCheck,
             clock: clock,
             logger: logger,
             dataLoops: loops,
             executor: group.next(),
             roles: configuration.roles)
+        if let etcd = configuration.etcd {
+            let client = EtcdClient(endpoints: etcd.endpoints, requestTimeout: etcd.requestTimeout, group: group)
+            self.etcdClient = client
+            self.backendSource = EtcdBackendSource(settings: etcd, client: client, clock: clock, logger: logger)
+            let registry = self.registry
+            self.groupMember = configuration.group.map {
+                GroupMember(settings: $0, prefix: etcd.prefix, client: client, registry: registry, failback: configuration.failback, clock: clock, logger: logger)
+            }
+        } else {
+            self.etcdClient = nil
+            self.backendSource = nil
+            self.groupMember = nil
+        }
+    }
+
+    /// The failback settings of the registry: in a group, holds are the group's (its elected
+    /// member applies the policy), so the member itself returns backends at once.
+    private static func localFailback(_ configuration: ProxyConfiguration) -> FailbackSettings {
+        var settings = configuration.failback
+        if configuration.group != nil { settings.policy = .auto }
+        return settings
     }
 
     /// Opens the listeners and starts the data loops; returns the bound address (with the
@@ -79,6 +110,19 @@ public final class TCPFallbackProxy: Sendable {
     /// original: nothing is probed before listening.
     public func start() async throws(ListenError) -> SocketAddress {
         await registry.startChecks()
+        if let backendSource {
+            let registry = registry
+            let member = groupMember
+            if let member { await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(member.settings.name) yet")) }
+            sourceTask.withLock {
+                $0 = Task {
+                    await withDiscardingTaskGroup { tasks in
+                        tasks.addTask { await backendSource.run(into: registry) }
+                        if let member { tasks.addTask { await member.run() } }
+                    }
+                }
+            }
+        }
         let endpoint = configuration.listen
         let listeners: [[(fd: Int32, shared: Bool)]]
         let inherited = configuration.inheritedListeners
@@ -164,10 +208,8 @@ public final class TCPFallbackProxy: Sendable {
             }
         }
         let started = loops
-        for backend in registry.backends {
-            backend.connections.install { index in
-                for loop in started { loop.mailbox.post(.closeSessions(backendIndex: index)) }
-            }
+        registry.sessionCloser.install { id in
+            for loop in started { loop.mailbox.post(.closeSessions(backendID: id)) }
         }
         running.withLock { $0 = Running(loops: loops, threads: threads, address: address, inherited: inherited) }
     }
@@ -194,6 +236,11 @@ public final class TCPFallbackProxy: Sendable {
     /// Stops accepting, lets open connections finish for up to `grace`, closes the rest, and
     /// stops the loops.
     public func shutdown(grace: Duration) async {
+        if let task = sourceTask.withLock({ task in defer { task = nil }; return task }) {
+            task.cancel()
+            await task.value
+        }
+        await etcdClient?.shutdown()
         if let running = running.withLock({ running in defer { running = nil }; return running }) {
             await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stopAccepting(done: done)) }
             for fd in running.inherited { SocketCalls.close(fd) }
@@ -201,7 +248,7 @@ public final class TCPFallbackProxy: Sendable {
             // Stopping a loop closes every connection still open on it.
             await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stop(done: done)) }
             for thread in running.threads { thread.join() }
-            for backend in registry.backends { backend.connections.install { _ in } }
+            registry.sessionCloser.install { _ in }
         }
         await registry.shutdown()
         try? await group.shutdownGracefully()

@@ -9,6 +9,9 @@ public enum ServiceStatus {
             if let refusal = snapshot.refusalReason { return "refusing new clients: \(refusal) (\(up) of \(total) up), \(connections)" }
             return "no backend up (0 of \(total)), \(connections)"
         }
-        return "serving via \(current) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"
+        let group = snapshot.group.map { following in
+            " as its group decided (epoch \(following.epoch)\(snapshot.status(of: current)?.isUp == false ? "; seen down here, not by a quorum" : ""))"
+        } ?? ""
+        return "serving via \(current)\(group) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"
     }
 }

@@ -1,0 +1,285 @@
+import Etcd
+import Logging
+
+/// One proxy's part in a group (`-etcd-group`): it publishes what its checks see under its
+/// lease, takes part in the election of the member that decides, decides when elected, and
+/// follows the decision.
+///
+/// Keys, under `PREFIX/groups/NAME/`:
+/// - `members/MEMBER`: a `GroupMemberView`, under the member's lease;
+/// - `leader`: the elected member's name, under its lease (created only if absent);
+/// - `decision`: the `GroupDecision`, written only by the leader, in a transaction that checks
+///   both that it still is the leader and the revision of the decision it read.
+///
+/// Contract: a member sends new clients only where the decision it last saw says; a member
+/// that cannot keep its lease (etcd lost) serves that decision (`keep`) or no one (`refuse`).
+public actor GroupMember {
+    /// What the member knows now (`show backends`, STATUS, metrics).
+    public struct Status: Sendable {
+        public var leader: String?
+        public var isLeader = false
+        public var decision: GroupDecision?
+        public var liveMembers = 0
+        /// Set while etcd is lost (the lease could not be kept).
+        public var lost: String?
+    }
+
+    public nonisolated let settings: GroupSettings
+    private let prefix: String
+    private let client: EtcdClient
+    private let registry: BackendRegistry
+    private let policy: GroupLeaderPolicy
+    private let clock: any ProxyClock
+    private let logger: Logger
+    private nonisolated let published = Locked(Status())
+
+    private var lease: Int64 = 0
+    private var lastKeepAlive: Duration
+    private var views: [String: GroupMemberView] = [:]
+    private var decision: GroupDecision?
+    private var decisionRevision: Int64 = 0
+    private var leader: String?
+    private var upSince: [String: Duration] = [:]
+    private var lostSince: Duration?
+
+    public init(settings: GroupSettings, prefix: String, client: EtcdClient, registry: BackendRegistry, failback: FailbackSettings, clock: any ProxyClock = SystemClock(), logger: Logger) {
+        self.settings = settings
+        self.prefix = prefix
+        self.client = client
+        self.registry = registry
+        self.policy = GroupLeaderPolicy(quorum: settings.quorum, failback: failback.policy, holdDelay: failback.delay)
+        self.clock = clock
+        self.logger = logger
+        self.lastKeepAlive = clock.now
+    }
+
+    public nonisolated var status: Status { published.withLock { $0 } }
+
+    private var ttlSeconds: Int64 { max(1, Int64((settings.leaseTTL.components.seconds)) + (settings.leaseTTL.components.attoseconds > 0 ? 1 : 0)) }
+    private func key(_ suffix: String) -> String { settings.key(suffix, prefix: prefix) }
+    private var groupPrefix: String { key("") }
+
+    // MARK: Running
+
+    /// Takes part in the group until cancelled.
+    public func run() async {
+        await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(settings.name) yet"))
+        var backoff = ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(2))
+        while !Task.isCancelled {
+            do {
+                try await session()
+            } catch {
+                if Task.isCancelled { break }
+                logger.debug("group \(settings.name): \(error)", metadata: ["event": "group_session"])
+                await checkLost(error)
+                try? await clock.sleep(for: backoff.delay())
+                continue
+            }
+            backoff.reset()
+        }
+        if lease != 0 { try? await client.revoke(lease) }
+    }
+
+    /// One lease's worth: register, campaign, read, then keep alive, watch and publish until
+    /// something fails.
+    private func session() async throws {
+        // A lease that is still alive is kept (a broken watch does not cost the member its
+        // place, nor the group its leader); otherwise a new one.
+        if lease != 0, (try? await client.keepAlive(lease)) != nil {
+            lastKeepAlive = clock.now
+        } else {
+            lease = try await client.grantLease(ttl: ttlSeconds)
+            lastKeepAlive = clock.now
+            views[settings.member] = nil
+        }
+        try await publishView()
+        try await campaign()
+        let read = try await client.range(prefix: groupPrefix)
+        views = [:]
+        leader = nil
+        for keyValue in read.keyValues { absorb(keyValue, deleted: false) }
+        await regained()
+        await follow()
+        try await evaluate()
+        let events = await registry.events()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.keepAliveLoop() }
+            group.addTask { try await self.watchLoop(from: read.revision + 1) }
+            group.addTask {
+                for await _ in events { try await self.publishView(); try await self.evaluate() }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func keepAliveLoop() async throws {
+        while !Task.isCancelled {
+            try await clock.sleep(for: settings.leaseTTL / 3)
+            _ = try await client.keepAlive(lease)
+            lastKeepAlive = clock.now
+        }
+    }
+
+    private func watchLoop(from revision: Int64) async throws {
+        for try await batch in client.watch(prefix: groupPrefix, fromRevision: revision) {
+            var leaderGone = false
+            var decisionChanged = false
+            for event in batch.events {
+                let change = absorb(event.keyValue, deleted: event.kind == .delete)
+                leaderGone = leaderGone || change == .leaderGone
+                decisionChanged = decisionChanged || change == .decision
+            }
+            if decisionChanged { await follow() }
+            if leaderGone { try await campaign() }
+            try await evaluate()
+        }
+        throw EtcdError.badResponse("the watch of group \(settings.name) ended")
+    }
+
+    private enum Change { case none, leaderGone, decision }
+
+    /// Takes one key of the group into the member's picture of it.
+    @discardableResult
+    private func absorb(_ keyValue: EtcdKeyValue, deleted: Bool) -> Change {
+        let name = String(keyValue.key.dropFirst(groupPrefix.count))
+        if name.hasPrefix("members/") {
+            let member = String(name.dropFirst("members/".count))
+            views[member] = deleted ? nil : GroupMemberView.decode(keyValue.value)
+        } else if name == "leader" {
+            leader = deleted ? nil : keyValue.valueText
+            publish()
+            if deleted { return .leaderGone }
+        } else if name == "decision" {
+            decision = deleted ? nil : GroupDecision.decode(keyValue.value)
+            decisionRevision = deleted ? 0 : keyValue.modRevision
+            return .decision
+        }
+        publish()
+        return .none
+    }
+
+    // MARK: Election and decision
+
+    /// Becomes the leader if there is none (the key is created only if absent, under our lease).
+    private func campaign() async throws {
+        let leaderKey = key("leader")
+        let result = try await client.txn(
+            compare: [.createRevision(key: leaderKey, equals: 0)],
+            success: [.put(key: leaderKey, value: Array(settings.member.utf8), lease: lease)],
+            failure: [.get(key: leaderKey)])
+        let was = leader
+        leader = result.succeeded ? settings.member : result.gets.first?.first?.valueText
+        if result.succeeded && was != settings.member {
+            logger.notice("group \(settings.name): this member (\(settings.member)) is elected to decide", metadata: ["event": "group_leader"])
+        }
+        publish()
+    }
+
+    /// When elected: writes the next decision, if the views call for one.
+    private func evaluate() async throws {
+        guard leader == settings.member, lease != 0 else { return }
+        let order = registry.backends.map(\.endpoint.description)
+        let live = Array(views.values)
+        let now = clock.now
+        let needed = settings.quorum.needed(live: max(live.count, 1))
+        for backend in order {
+            let up = live.filter { $0.up.contains(backend) }.count >= needed
+            if up && upSince[backend] == nil { upSince[backend] = now } else if !up { upSince[backend] = nil }
+        }
+        guard let next = policy.decide(order: order, views: live, current: decision, leader: settings.member, now: now, upSince: upSince) else { return }
+        let decisionKey = key("decision")
+        let result = try await client.txn(
+            compare: [.value(key: key("leader"), equals: Array(settings.member.utf8)), .modRevision(key: decisionKey, equals: decisionRevision)],
+            success: [.put(key: decisionKey, value: next.encoded)])
+        if result.succeeded {
+            logger.notice(
+                "group \(settings.name): decided \(next.backend ?? "no backend") (epoch \(next.epoch)): \(next.reason)",
+                metadata: ["event": "group_decision"])
+            // The watch brings it back too; following now saves a round trip.
+            decision = next
+            decisionRevision = result.revision
+            await follow()
+        }
+    }
+
+    /// `ctl failback BACKEND` on any member: takes it out of the group's held backends.
+    /// Returns whether it was held.
+    public func release(_ endpoint: Endpoint, by operatorNote: String) async throws -> Bool {
+        let read = try await client.get(key("decision"))
+        guard let keyValue = read.keyValues.first, var next = GroupDecision.decode(keyValue.value) else { return false }
+        let name = endpoint.description
+        guard next.held.contains(name) else { return false }
+        next.held.removeAll { $0 == name }
+        next.epoch += 1
+        next.by = settings.member
+        next.reason = "\(operatorNote) allowed \(name) back"
+        let result = try await client.txn(
+            compare: [.modRevision(key: key("decision"), equals: keyValue.modRevision)],
+            success: [.put(key: key("decision"), value: next.encoded)])
+        return result.succeeded
+    }
+
+    // MARK: Following
+
+    private func follow() async {
+        guard let decision else {
+            await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(settings.name) yet"))
+            publish()
+            return
+        }
+        let decided = decision.backend.flatMap { try? Endpoint(parsing: $0, role: .backend) }
+        let refusing = decided == nil ? "group \(settings.name) decided no backend (\(decision.reason))" : nil
+        if lostSince != nil && settings.lost == .refuse { return publish() }
+        await registry.followGroup(GroupFollowing(decided: decided, epoch: decision.epoch, refusing: refusing))
+        publish()
+    }
+
+    /// Publishes what this member's checks see, under its lease.
+    private func publishView() async throws {
+        guard lease != 0 else { return }
+        var down: [String] = []
+        var up: [String] = []
+        for status in registry.snapshot.backends where !status.isNew {
+            if status.isUp { up.append(status.backend.endpoint.description) } else { down.append(status.backend.endpoint.description) }
+        }
+        let view = GroupMemberView(member: settings.member, down: down, up: up)
+        guard views[settings.member] != view else { return }
+        try await client.put(key("members/\(settings.member)"), value: view.encoded, lease: lease)
+        views[settings.member] = view
+    }
+
+    // MARK: Losing etcd
+
+    /// After a failed session: once the lease can no longer be alive, the member has lost etcd.
+    private func checkLost(_ error: any Error) async {
+        let now = clock.now
+        guard lostSince == nil, now - lastKeepAlive >= settings.leaseTTL else { return }
+        lostSince = now
+        let reason = "etcd lost (\(error)); its lease expired"
+        published.withLock { $0.lost = reason }
+        switch settings.lost {
+        case .keep:
+            logger.error(
+                "group \(settings.name): \(reason); serving the last decision (\(decision?.backend ?? "none")) until etcd is back (-etcd-lost keep)",
+                metadata: ["event": "group_lost"])
+        case .refuse:
+            logger.error("group \(settings.name): \(reason); refusing new clients until etcd is back (-etcd-lost refuse)", metadata: ["event": "group_lost"])
+            await registry.followGroup(GroupFollowing(decided: nil, epoch: decision?.epoch ?? 0, refusing: "group \(settings.name): etcd lost"))
+        }
+    }
+
+    private func regained() async {
+        guard let since = lostSince else { return }
+        lostSince = nil
+        published.withLock { $0.lost = nil }
+        logger.notice(
+            "group \(settings.name): etcd is back after \(GoDuration.formatApproximately(clock.now - since)); following the group's decision again",
+            metadata: ["event": "group_regained"])
+    }
+
+    private func publish() {
+        let status = Status(leader: leader, isLeader: leader == settings.member, decision: decision, liveMembers: views.count, lost: lostSince == nil ? nil : published.withLock { $0.lost })
+        published.withLock { $0 = status }
+    }
+}
