@@ -235,7 +235,7 @@ def main():
             print("%-12s %8d %10d %10d %14d %18.3f %8d" % (mode, r["writes"], r["to_primary"], r["to_replica"], r["split"], r["longest_split_s"], r["failed"]))
         for mode, r in results.items():
             print("%s: failed writes by proxy (proxy 2 is the one cut off): %s" % (mode, r["failed_by_proxy"]))
-        print("logs: kept in %s only on failure" % WORK)
+        print("split: a write that reached another backend than most of the other proxies' writes within 100 ms")
     finally:
         cleanup()
 
