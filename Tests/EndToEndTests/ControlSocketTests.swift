@@ -176,6 +176,8 @@ import Glibc
         let fixture = try Fixture()
         let attributes = try FileManager.default.attributesOfItem(atPath: fixture.socketPath)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        // Bound in a private staging directory and renamed into place: nothing else is left.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.directory.path) == ["control.sock"])
         fixture.proxy.signal(SIGTERM)
         #expect(fixture.proxy.waitForExit() == 0)
         #expect(!FileManager.default.fileExists(atPath: fixture.socketPath))

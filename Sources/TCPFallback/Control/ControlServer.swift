@@ -34,9 +34,12 @@ public final class ControlServer: Sendable {
     /// answers on is not.
     public static func start(path: String, service: ControlService, group: any EventLoopGroup, logger: Logger) async throws(OpenError) -> ControlServer {
         if Self.answers(path) { throw OpenError(path: path, reason: "another process is listening on it") }
-        // Created private from the start (umask), not just after (chmod): no moment of wider access.
-        let previousMask = umask(0o177)
-        defer { umask(previousMask) }
+        // Private from the start, without touching the process-wide umask (other threads
+        // create files meanwhile): bound in a fresh directory only we can enter (mkdtemp makes
+        // it 0700), made 0600 there, then renamed into place. A unix socket keeps working
+        // after a rename: clients find it by the new name.
+        let staging = PrivateSocketPath(for: path)
+        defer { staging?.remove() }
         do {
             let channel = try await ServerBootstrap(group: group)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -46,10 +49,24 @@ public final class ControlServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(ControlConnectionHandler(service: service, logger: logger))
                     }
                 }
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                .bind(unixDomainSocketPath: staging?.socket ?? path, cleanupExistingSocketFile: true)
                 .get()
-            chmod(path, 0o600)
+            if let staging {
+                chmod(staging.socket, 0o600)
+                guard rename(staging.socket, path) == 0 else {
+                    let reason = ConnectFailure.errnoText(errno)
+                    try? await channel.close()
+                    throw OpenError(path: path, reason: reason)
+                }
+            } else {
+                // No room for the staging name (sun_path holds 107 bytes): bound in place, so
+                // for a moment it has the mode the umask gives (0755 under the usual 022:
+                // nobody else can connect, which needs write access).
+                chmod(path, 0o600)
+            }
             return ControlServer(path: path, channel: channel)
+        } catch let error as OpenError {
+            throw error
         } catch {
             let reason = ConnectFailure.describe(error)
             throw OpenError(path: path, reason: reason)
