@@ -301,12 +301,16 @@ struct TCPFallbackCommand: ParsableCommand {
             guard let checkInterval else {
                 throw ValidationError("-etcd-group needs -check-interval: each member publishes what its checks see, all the time")
             }
+            guard role == .any else {
+                throw ValidationError("-etcd-group does not take -role \(role.rawValue) yet: the group votes on whether backends are up, not on what the servers are")
+            }
             let member = etcdMember ?? GroupSettings.defaultMemberName()
             guard !member.isEmpty, !member.contains("/") else {
                 throw ValidationError("-etcd-member must be a non-empty name without '/', got \"\(member)\"")
             }
-            // A member silent for three check intervals (at least 2s) is no longer counted.
-            let ttl = max(.seconds(2), checkInterval.duration * 3)
+            // A member silent for three check intervals (at least 3s: three keepalives of at
+            // most a second each) is no longer counted.
+            let ttl = max(.seconds(3), checkInterval.duration * 3)
             var settings = GroupSettings(name: etcdGroup, member: member, leaseTTL: .seconds(Int64((ttl / .seconds(1)).rounded(.up))))
             settings.quorum = quorum
             settings.lost = etcdLost

@@ -119,6 +119,16 @@ extension EtcdProxyTests {
             #expect(longestDisagreement < .milliseconds(500), "\(group.logs)")
             #expect(group.logs.contains("decided \(group.replicaAddress)"), "\(group.logs)")
 
+            // The backends' keys deleted, then the decision's: the group's keys are apart, and a
+            // deleted decision is kept and written again, never "no decision".
+            let client = EtcdClient(endpoints: try group.cluster.endpoints.map { try EtcdEndpoint(parsing: $0) }, requestTimeout: .seconds(3))
+            try await client.deletePrefix("/tcp-fallback/")
+            try await client.delete("/tcp-fallback.groups/g/decision")
+            #expect(group.members.contains { $0.proxy.waitForLog("the decision's key was deleted; written again") }, "\(group.logs)")
+            #expect(group.names() == ["replica", "replica", "replica"], "\(group.logs)")
+            try await client.put("/tcp-fallback/backends", value: Array("[\"\(group.primaryAddress)\", \"\(group.replicaAddress)\"]".utf8))
+            await client.shutdown()
+
             // Back: the group fails back (auto), all together.
             group.primary = try TestServer.naming("primary", port: group.primary.port)
             #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
@@ -164,7 +174,7 @@ extension EtcdProxyTests {
             try group.startMember(["-etcd-lost", "refuse"])
             #expect(group.allGo(to: "primary"), "\(group.logs)")
             group.cluster.stopAll()
-            // The lease (2s: three check intervals, at least 2s) runs out.
+            // The lease (3s: three check intervals, at least 3s) runs out.
             #expect(group.members[2].proxy.waitForLog("refusing new clients until etcd is back", timeout: 15), "\(group.logs)")
             #expect(group.members[0].proxy.waitForLog("serving the last decision", timeout: 5), "\(group.logs)")
             #expect(group.names() == ["primary", "primary", ""], "\(group.logs)")

@@ -45,6 +45,15 @@ import Testing
         #expect(all == nil)
     }
 
+    @Test func aSmallQuorumDoesNotMoveTheGroupBackAndForth() {
+        // Quorum 1 of 3: one member sees p down, two see it up. The group leaves p once...
+        let seen = views([["p:1"], [], []])
+        let left = policy(quorum: .count(1)).decide(order: order, views: seen, current: decision("p:1"), leader: "m0", now: .zero, upSince: [:])
+        #expect(left?.backend == "r:2")
+        // ...and does not fail back to it while a quorum still sees it down.
+        #expect(policy(quorum: .count(1)).decide(order: order, views: seen, current: left, leader: "m0", now: .zero, upSince: [:]) == nil)
+    }
+
     @Test func itMovesOnlyToABackendAQuorumSeesUp() {
         let next = policy().decide(order: order, views: views([["p:1", "r:2"], ["p:1", "r:2"], []]), current: decision("p:1"), leader: "m0", now: .zero, upSince: [:])
         #expect(next?.backend == "r:3")

@@ -34,6 +34,8 @@ public actor BackendRegistry {
         var checkFailure: String?
         /// Added while the proxy runs: out of rotation until a first check passes.
         var isNew = false
+        /// A check, a probe or a client has said something about it since the start.
+        var isChecked = false
     }
 
     /// The current list, in order; `states` has an entry for each, by `Backend.id`.
@@ -152,6 +154,7 @@ public actor BackendRegistry {
         states[backend.id]!.lastError = reason
         guard states[backend.id]!.isUp else { return }
         let now = clock.now
+        states[backend.id]!.isChecked = true
         states[backend.id]!.isUp = false
         // What it was is unknown until a check sees it again (a primary that crashed may
         // come back writable or not).
@@ -185,6 +188,7 @@ public actor BackendRegistry {
         if state.isNew { return admitNew(backend, evidence: evidence) }
         let now = clock.now
         let spell = states[backend.id]!.lastChange.map { now - $0 } ?? .zero
+        states[backend.id]!.isChecked = true
         states[backend.id]!.isUp = true
         states[backend.id]!.pastDowntime += spell
         states[backend.id]!.lastChange = now
@@ -270,6 +274,7 @@ public actor BackendRegistry {
     private func admitNew(_ backend: Backend, evidence: String?) {
         probes[backend.id] = nil
         states[backend.id]!.isNew = false
+        states[backend.id]!.isChecked = true
         states[backend.id]!.isUp = true
         states[backend.id]!.lastError = nil
         states[backend.id]!.checkFailure = nil
@@ -305,7 +310,12 @@ public actor BackendRegistry {
         } else if let reason = now.refusalReason {
             logger.warning("refusing new clients: \(reason)", metadata: ["event": "group_refuse"])
         }
-        if closeSessionsOnDown, let before, before !== now.current {
+        // Sessions are closed only when the group moved down the list, off a backend a quorum
+        // saw down; not when this member refuses (etcd lost) nor on a failback (that is
+        // -failback-close's, in publish).
+        if closeSessionsOnDown, let before, let current = now.current, current !== before,
+            let from = list.firstIndex(where: { $0 === before }), let to = list.firstIndex(where: { $0 === current }), from < to
+        {
             let closed = before.connections.closeAll()
             if closed > 0 {
                 logger.notice(
@@ -364,7 +374,8 @@ public actor BackendRegistry {
     private func saveState() {
         guard let path = failback.stateFile else { return }
         do {
-            let held = Set(entries.filter { $1.failback.held }.map(\.0.endpoint))
+            // Only manual holds outlast a restart; a hold-down's is over by then or soon after.
+            let held = failback.policy == .manual ? Set(entries.filter { $1.failback.held }.map(\.0.endpoint)) : []
             try StateFile.save(StateFile.Contents(held: held, backends: keptList), to: path)
         } catch {
             logger.error("\(error)", metadata: ["event": "state_file"])
@@ -539,9 +550,17 @@ public actor BackendRegistry {
     public func startChecks() {
         guard let settings = activeChecks, checkLoops.isEmpty, !isShutDown else { return }
         for backend in list {
-            // With roles, nobody may be sent anywhere before the first check: run it at once.
-            startCheckLoop(backend, settings, firstAtOnce: selection.settings.role != .any)
+            // With roles, nobody may be sent anywhere before the first check, and in a group a
+            // member votes only on what it checked: run it at once.
+            startCheckLoop(backend, settings, firstAtOnce: selection.settings.role != .any || group != nil)
         }
+    }
+
+    /// The first word on a backend since the start (its first check): published, since a
+    /// group member votes only on checked backends.
+    private func noteChecked(_ backend: Backend) {
+        states[backend.id]!.isChecked = true
+        publish()
     }
 
     private func startCheckLoop(_ backend: Backend, _ settings: ActiveChecks, firstAtOnce: Bool) {
@@ -571,6 +590,7 @@ public actor BackendRegistry {
     private func checkSucceeded(_ backend: Backend, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, true)
         guard let state = states[backend.id] else { return }
+        if !state.isChecked { noteChecked(backend) }
         if state.isNew { return admitNew(backend, evidence: "its first check passed in \(GoDuration.formatApproximately(latency))") }
         states[backend.id]!.checkFailure = nil
         let isUp = states[backend.id]!.isUp
@@ -582,7 +602,8 @@ public actor BackendRegistry {
 
     private func checkFailed(_ backend: Backend, reason: String, latency: Duration, settings: ActiveChecks) {
         probeObserver?(backend, latency, false)
-        guard states[backend.id] != nil else { return }
+        guard let state = states[backend.id] else { return }
+        if !state.isChecked { noteChecked(backend) }
         let isUp = states[backend.id]!.isUp
         if states[backend.id]!.streak.failed(isUp: isUp, settings) {
             let failures = states[backend.id]!.streak.failures
@@ -611,7 +632,7 @@ public actor BackendRegistry {
             backends: entries.map {
                 BackendStatus(
                     backend: $0, isUp: $1.isUp, administrativeState: $1.administrativeState, isHeld: $1.failback.held, server: $1.server,
-                    isNew: $1.isNew)
+                    isNew: $1.isNew, isChecked: $1.isChecked)
             },
             selection: selection, group: group)
         publisher.publish(snapshot)

@@ -22,10 +22,13 @@ public struct BackendStatus: Sendable {
     public let server: MySQLServerState?
     /// Added while running (etcd, a reload) and not checked yet: no client goes to it.
     public let isNew: Bool
+    /// A check, a probe or a client has said something about it since the start.
+    public let isChecked: Bool
 
-    init(backend: Backend, isUp: Bool, administrativeState: AdministrativeState, isHeld: Bool, server: MySQLServerState? = nil, isNew: Bool = false) {
+    init(backend: Backend, isUp: Bool, administrativeState: AdministrativeState, isHeld: Bool, server: MySQLServerState? = nil, isNew: Bool = false, isChecked: Bool = false) {
         self.backend = backend
         self.isNew = isNew
+        self.isChecked = isChecked
         self.isUp = isUp
         self.administrativeState = administrativeState
         self.isHeld = isHeld

@@ -10,7 +10,9 @@ public struct EtcdSettings: Sendable, Equatable {
     /// How long one request to one member may take before the next member is tried.
     public var requestTimeout: Duration
 
-    public init(endpoints: [EtcdEndpoint], prefix: String, layout: EtcdLayout, requestTimeout: Duration = .seconds(2)) {
+    /// - Parameter requestTimeout: per member and request: 1s, so a member that hangs costs
+    ///   a group's lease (3s at least) one keepalive, not three.
+    public init(endpoints: [EtcdEndpoint], prefix: String, layout: EtcdLayout, requestTimeout: Duration = .seconds(1)) {
         self.endpoints = endpoints
         self.prefix = EtcdLayout.normalize(prefix: prefix)
         self.layout = layout

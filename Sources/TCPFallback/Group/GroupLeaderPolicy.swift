@@ -19,7 +19,9 @@ struct GroupLeaderPolicy: Sendable {
         let needed = quorum.needed(live: max(views.count, 1))
         let held = (current?.held ?? []).filter(order.contains)
         func votes(_ backend: String, _ side: KeyPath<GroupMemberView, [String]>) -> Int { views.filter { $0[keyPath: side].contains(backend) }.count }
-        let quorumUp = order.filter { votes($0, \.up) >= needed }
+        // Up for a quorum and not down for one: with a quorum of half the group or less, a
+        // backend can have both, and moving to it would only move the group back.
+        let quorumUp = order.filter { votes($0, \.up) >= needed && votes($0, \.down) < needed }
         let candidates = quorumUp.filter { !held.contains($0) }
         let epoch = (current?.epoch ?? 0) + 1
         func decision(_ backend: String?, held: [String], _ reason: String) -> GroupDecision? {

@@ -5,7 +5,7 @@ import Logging
 /// lease, takes part in the election of the member that decides, decides when elected, and
 /// follows the decision.
 ///
-/// Keys, under `PREFIX/groups/NAME/`:
+/// Keys, under `PREFIX.groups/NAME/` (beside the backends' prefix, not in it):
 /// - `members/MEMBER`: a `GroupMemberView`, under the member's lease;
 /// - `leader`: the elected member's name, under its lease (created only if absent);
 /// - `decision`: the `GroupDecision`, written only by the leader, in a transaction that checks
@@ -66,18 +66,22 @@ public actor GroupMember {
         await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(settings.name) yet"))
         var backoff = ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(2))
         while !Task.isCancelled {
+            let started = clock.now
             do {
                 try await session()
             } catch {
                 if Task.isCancelled { break }
                 logger.debug("group \(settings.name): \(error)", metadata: ["event": "group_session"])
                 await checkLost(error)
-                try? await clock.sleep(for: backoff.delay())
-                continue
             }
-            backoff.reset()
+            if clock.now - started > settings.leaseTTL { backoff.reset() }
+            try? await clock.sleep(for: backoff.delay())
         }
-        if lease != 0 { try? await client.revoke(lease) }
+        // Cancelled: the revoke runs in a task of its own, or it would not be sent at all.
+        if lease != 0 {
+            let (client, lease) = (client, lease)
+            await Task.detached { try? await client.revoke(lease) }.value
+        }
     }
 
     /// One lease's worth: register, campaign, read, then keep alive, watch and publish until
@@ -97,6 +101,8 @@ public actor GroupMember {
         let read = try await client.range(prefix: groupPrefix)
         views = [:]
         leader = nil
+        // The last decision is kept if its key is gone: it is written again, not forgotten.
+        decisionRevision = 0
         for keyValue in read.keyValues { absorb(keyValue, deleted: false) }
         await regained()
         await follow()
@@ -107,17 +113,35 @@ public actor GroupMember {
             group.addTask { try await self.watchLoop(from: read.revision + 1) }
             group.addTask {
                 for await _ in events { try await self.publishView(); try await self.evaluate() }
+                throw CancellationError()  // the registry shut down
+            }
+            // The leader also decides on time alone (a -failback hold that has lasted).
+            group.addTask {
+                while true {
+                    try await self.clock.sleep(for: self.settings.leaseTTL / 3)
+                    try await self.evaluate()
+                }
             }
             try await group.next()
             group.cancelAll()
         }
     }
 
+    /// Keeps the lease alive every third of its TTL, retrying a failed keepalive until the
+    /// lease must have expired: then the member has lost etcd, at once, not after the calls
+    /// that follow have failed on every endpoint.
     private func keepAliveLoop() async throws {
-        while !Task.isCancelled {
+        while true {
             try await clock.sleep(for: settings.leaseTTL / 3)
-            _ = try await client.keepAlive(lease)
-            lastKeepAlive = clock.now
+            // Timed from the request: the lease runs from when etcd renewed it, at the latest.
+            let sent = clock.now
+            do {
+                _ = try await client.keepAlive(lease)
+                lastKeepAlive = sent
+            } catch let error as EtcdError {
+                if case .leaseExpired = error { throw error }
+                if clock.now - lastKeepAlive >= settings.leaseTTL { throw error }
+            }
         }
     }
 
@@ -131,6 +155,8 @@ public actor GroupMember {
                 decisionChanged = decisionChanged || change == .decision
             }
             if decisionChanged { await follow() }
+            // Our own view deleted (by hand, with a prefix): published again.
+            if views[settings.member] == nil { try await publishView() }
             if leaderGone { try await campaign() }
             try await evaluate()
         }
@@ -151,8 +177,11 @@ public actor GroupMember {
             publish()
             if deleted { return .leaderGone }
         } else if name == "decision" {
-            decision = deleted ? nil : GroupDecision.decode(keyValue.value)
             decisionRevision = deleted ? 0 : keyValue.modRevision
+            // A deleted decision is not "no decision": members keep following the last one,
+            // and the leader writes it again.
+            guard !deleted, let decoded = GroupDecision.decode(keyValue.value) else { return .none }
+            decision = decoded
             return .decision
         }
         publish()
@@ -187,12 +216,27 @@ public actor GroupMember {
             let up = live.filter { $0.up.contains(backend) }.count >= needed
             if up && upSince[backend] == nil { upSince[backend] = now } else if !up { upSince[backend] = nil }
         }
-        guard let next = policy.decide(order: order, views: live, current: decision, leader: settings.member, now: now, upSince: upSince) else { return }
+        let rewrite = decisionRevision == 0 ? decision.map { last in
+            GroupDecision(epoch: last.epoch + 1, backend: last.backend, held: last.held, by: settings.member, reason: "the decision's key was deleted; written again")
+        } : nil
+        guard let next = policy.decide(order: order, views: live, current: decision, leader: settings.member, now: now, upSince: upSince) ?? rewrite else { return }
         let decisionKey = key("decision")
+        let readRevision = decisionRevision
         let result = try await client.txn(
-            compare: [.value(key: key("leader"), equals: Array(settings.member.utf8)), .modRevision(key: decisionKey, equals: decisionRevision)],
-            success: [.put(key: decisionKey, value: next.encoded)])
-        if result.succeeded {
+            compare: [.value(key: key("leader"), equals: Array(settings.member.utf8)), .modRevision(key: decisionKey, equals: readRevision)],
+            success: [.put(key: decisionKey, value: next.encoded)],
+            failure: [.get(key: decisionKey)])
+        guard result.succeeded else {
+            // Someone wrote it first (an operator's release): take theirs, decide again later.
+            if let current = result.gets.first?.first, current.modRevision > decisionRevision, let decoded = GroupDecision.decode(current.value) {
+                decision = decoded
+                decisionRevision = current.modRevision
+                await follow()
+            }
+            return
+        }
+        // The watch may have brought a newer decision while this one was in flight.
+        if result.revision > decisionRevision {
             logger.notice(
                 "group \(settings.name): decided \(next.backend ?? "no backend") (epoch \(next.epoch)): \(next.reason)",
                 metadata: ["event": "group_decision"])
@@ -240,7 +284,9 @@ public actor GroupMember {
         guard lease != 0 else { return }
         var down: [String] = []
         var up: [String] = []
-        for status in registry.snapshot.backends where !status.isNew {
+        // A backend not checked yet is in neither list: a member that just started must not
+        // vote a dead primary up.
+        for status in registry.snapshot.backends where status.isChecked {
             if status.isUp { up.append(status.backend.endpoint.description) } else { down.append(status.backend.endpoint.description) }
         }
         let view = GroupMemberView(member: settings.member, down: down, up: up)
@@ -254,7 +300,9 @@ public actor GroupMember {
     /// After a failed session: once the lease can no longer be alive, the member has lost etcd.
     private func checkLost(_ error: any Error) async {
         let now = clock.now
-        guard lostSince == nil, now - lastKeepAlive >= settings.leaseTTL else { return }
+        let expired: Bool
+        if case EtcdError.leaseExpired = error { expired = true } else { expired = now - lastKeepAlive >= settings.leaseTTL }
+        guard lostSince == nil, expired else { return }
         lostSince = now
         let reason = "etcd lost (\(error)); its lease expired"
         published.withLock { $0.lost = reason }

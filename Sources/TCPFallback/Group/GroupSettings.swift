@@ -56,8 +56,14 @@ public struct GroupSettings: Sendable, Equatable {
         self.leaseTTL = leaseTTL
     }
 
-    /// Keys of the group, under the etcd prefix of the backends.
-    public func key(_ suffix: String, prefix: String) -> String { "\(prefix)groups/\(name)/\(suffix)" }
+    /// Keys of the group: beside the backends' prefix, not under it, so that deleting the
+    /// backends' keys (by mistake, or to rewrite them) leaves the group's decision alone.
+    /// "/services/mysql/" gives "/services/mysql.groups/NAME/".
+    public func key(_ suffix: String, prefix: String) -> String {
+        var base = prefix
+        while base.hasSuffix("/") { base.removeLast() }
+        return "\(base).groups/\(name)/\(suffix)"
+    }
 }
 
 #if canImport(Glibc)

@@ -109,11 +109,14 @@ public final class TCPFallbackProxy: Sendable {
     /// port the kernel chose when the configured port is 0). Backends start up, as in the
     /// original: nothing is probed before listening.
     public func start() async throws(ListenError) -> SocketAddress {
+        // A group member refuses clients until it knows the group's decision (and checks at once).
+        if let member = groupMember {
+            await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(member.settings.name) yet"))
+        }
         await registry.startChecks()
         if let backendSource {
             let registry = registry
             let member = groupMember
-            if let member { await registry.followGroup(GroupFollowing(decided: nil, epoch: 0, refusing: "no decision of group \(member.settings.name) yet")) }
             sourceTask.withLock {
                 $0 = Task {
                     await withDiscardingTaskGroup { tasks in
