@@ -157,6 +157,22 @@ extension EtcdProxyTests {
             #expect(group.allGo(to: "primary"), "\(group.logs)")
         }
 
+        @Test func anOperatorDisablesABackendForTheWholeGroupFromAnyMember() async throws {
+            let group = try await Fixture()
+            for _ in 0..<3 { try group.startMember() }
+            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            let (status, output) = try group.ctl(0, "disable", group.primaryAddress)
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("is disabled for group g"), "\(output)")
+            #expect(group.allGo(to: "replica"), "\(group.names()) \(group.logs)")
+            let (_, shown) = try group.ctl(2, "show", "backends")
+            #expect(shown.contains("disabled: \(group.primaryAddress)"), "\(shown)")
+            #expect(shown.contains("up,disabled"), "\(shown)")
+            let (enabled, _) = try group.ctl(1, "enable", group.primaryAddress)
+            #expect(enabled == 0)
+            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+        }
+
         @Test func decisionsGoOnWhenTheEtcdLeaderDies() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }

@@ -76,6 +76,17 @@ import Testing
         #expect(policy(.hold).decide(order: order, views: all, current: decision("r:2"), leader: "m0", now: .seconds(130), upSince: since)?.backend == "p:1")
     }
 
+    @Test func aBackendDisabledForTheGroupIsLeftAtOnceAndNotChosen() {
+        var disabled = decision("p:1")
+        disabled.disabled = ["p:1"]
+        let next = policy().decide(order: order, views: views([[], [], []]), current: disabled, leader: "m0", now: .zero, upSince: [:])
+        #expect(next?.backend == "r:2")
+        #expect(next?.disabled == ["p:1"])
+        #expect(next?.reason == "p:1 is disabled by an operator")
+        // No failback to it while it is disabled.
+        #expect(policy().decide(order: order, views: views([[], [], []]), current: next, leader: "m0", now: .zero, upSince: [:]) == nil)
+    }
+
     @Test func aDecidedBackendThatLeftTheListIsReplaced() {
         let next = policy().decide(order: ["r:2", "r:3"], views: views([[], [], []]), current: decision("p:1", held: ["p:1"]), leader: "m0", now: .zero, upSince: [:])
         #expect(next?.backend == "r:2")

@@ -58,6 +58,16 @@ public struct ControlService: Sendable {
                 case .drain: .draining
                 default: .enabled
                 }
+            if let member = proxy.groupMember {
+                // For the whole group, through etcd: every member applies it from the decision.
+                do {
+                    let changed = try await member.setAdministrativeState(target.endpoint, state, by: "an operator on \(member.settings.member)")
+                    let text = "\(target) is \(state.rawValue) for group \(member.settings.name)" + (changed ? "" : " (it was already)")
+                    return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("state", .string(state.rawValue)), ("group", .string(member.settings.name))]) : nil)
+                } catch {
+                    return failure("cannot set \(target) \(state.rawValue) for group \(member.settings.name): \(error)", json: command.json)
+                }
+            }
             await registry.setAdministrativeState(target, state)
             let open = target.connections.count
             let text =
@@ -150,7 +160,9 @@ public struct ControlService: Sendable {
                             ("name", .string(member.settings.name)), ("member", .string(member.settings.member)),
                             ("leader", group.leader.map(JSON.string) ?? .null), ("is_leader", .bool(group.isLeader)),
                             ("decision", group.decision?.backend.map(JSON.string) ?? .null), ("epoch", .int(Int(group.decision?.epoch ?? 0))),
-                            ("held", .array((group.decision?.held ?? []).map(JSON.string))), ("live_members", .int(group.liveMembers)),
+                            ("held", .array((group.decision?.held ?? []).map(JSON.string))),
+                            ("disabled", .array((group.decision?.disabled ?? []).map(JSON.string))),
+                            ("draining", .array((group.decision?.draining ?? []).map(JSON.string))), ("live_members", .int(group.liveMembers)),
                             ("lost", group.lost.map(JSON.string) ?? .null),
                         ])
                     ))
@@ -185,7 +197,8 @@ public struct ControlService: Sendable {
         if let member = proxy.groupMember {
             let group = member.status
             let decided = group.decision.map { "\($0.backend ?? "no backend") (epoch \($0.epoch), by \($0.by): \($0.reason))" } ?? "none yet"
-            let held = (group.decision?.held).flatMap { $0.isEmpty ? nil : "; held: \($0.joined(separator: ", "))" } ?? ""
+            let held = [("held", group.decision?.held), ("disabled", group.decision?.disabled), ("draining", group.decision?.draining)]
+                .compactMap { name, list in list.flatMap { $0.isEmpty ? nil : "; \(name): \($0.joined(separator: ", "))" } }.joined()
             source += "\ngroup \(member.settings.name): decision \(decided)\(held); \(group.liveMembers) live member(s), leader \(group.leader ?? "none")"
                 + (group.isLeader ? " (this member)" : "") + (group.lost.map { "; \($0)" } ?? "")
             if let current = proxy.registry.snapshot.current, proxy.registry.snapshot.status(of: current)?.isUp == false {

@@ -10,19 +10,40 @@ public struct GroupDecision: Codable, Sendable, Equatable {
     public var backend: String?
     /// Backends held out by `-failback manual` until `ctl failback` on any member.
     public var held: [String]
+    /// Backends an operator disabled or set draining, on any member, for the whole group
+    /// (absent from decisions written before these existed).
+    public var disabled: [String]?
+    public var draining: [String]?
     /// The member that wrote it, and why, for the log and `show backends`.
     public var by: String
     public var reason: String
 
-    public init(epoch: Int64, backend: String?, held: [String] = [], by: String, reason: String) {
+    public init(epoch: Int64, backend: String?, held: [String] = [], disabled: [String]? = nil, draining: [String]? = nil, by: String, reason: String) {
         self.epoch = epoch
         self.backend = backend
         self.held = held
+        self.disabled = disabled
+        self.draining = draining
         self.by = by
         self.reason = reason
     }
 
     public static func decode(_ bytes: [UInt8]) -> GroupDecision? { try? JSONDecoder().decode(GroupDecision.self, from: Data(bytes)) }
+
+    /// What an operator said of `backend` for the group: disabled, draining or enabled.
+    public func administrativeState(of backend: String) -> AdministrativeState {
+        if disabled?.contains(backend) == true { return .disabled }
+        if draining?.contains(backend) == true { return .draining }
+        return .enabled
+    }
+
+    /// The same decision with `backend` in `state` for the whole group.
+    func setting(_ backend: String, to state: AdministrativeState) -> GroupDecision {
+        var next = self
+        next.disabled = (disabled ?? []).filter { $0 != backend } + (state == .disabled ? [backend] : [])
+        next.draining = (draining ?? []).filter { $0 != backend } + (state == .draining ? [backend] : [])
+        return next
+    }
 
     public var encoded: [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
 }

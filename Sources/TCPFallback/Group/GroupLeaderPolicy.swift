@@ -7,6 +7,8 @@
 /// - it moves back up the list (failback) to a backend a quorum sees up and that the failback
 ///   policy does not hold: `auto` at once, `hold` once it has been up for `holdDelay`,
 ///   `manual` never by itself: a backend the group left is held until an operator releases it;
+/// - a backend an operator disabled or set draining for the group is left at once (no quorum
+///   needed: it is a decision already) and not chosen until enabled;
 /// - a decided backend that left the list is replaced by the first one a quorum sees up.
 struct GroupLeaderPolicy: Sendable {
     let quorum: GroupSettings.Quorum
@@ -22,10 +24,12 @@ struct GroupLeaderPolicy: Sendable {
         // Up for a quorum and not down for one: with a quorum of half the group or less, a
         // backend can have both, and moving to it would only move the group back.
         let quorumUp = order.filter { votes($0, \.up) >= needed && votes($0, \.down) < needed }
-        let candidates = quorumUp.filter { !held.contains($0) }
+        let outOfService = { (backend: String) in current?.administrativeState(of: backend) ?? .enabled != .enabled }
+        let candidates = quorumUp.filter { !held.contains($0) && !outOfService($0) }
         let epoch = (current?.epoch ?? 0) + 1
         func decision(_ backend: String?, held: [String], _ reason: String) -> GroupDecision? {
-            let next = GroupDecision(epoch: epoch, backend: backend, held: held, by: leader, reason: reason)
+            let next = GroupDecision(
+                epoch: epoch, backend: backend, held: held, disabled: current?.disabled, draining: current?.draining, by: leader, reason: reason)
             guard let current else { return next }
             return current.backend == backend && current.held == held ? nil : next
         }
@@ -33,6 +37,10 @@ struct GroupLeaderPolicy: Sendable {
             guard let first = candidates.first else { return current?.backend == nil ? nil : decision(nil, held: held, "no backend is up for a quorum") }
             let why = current?.backend.map { "\($0) left the list" } ?? "first decision"
             return decision(first, held: held, "\(why); \(first) is up for \(votes(first, \.up)) of \(views.count) members")
+        }
+        if outOfService(decided) {
+            guard let next = candidates.first else { return nil }
+            return decision(next, held: held, "\(decided) is \(current!.administrativeState(of: decided).rawValue) by an operator")
         }
         let down = votes(decided, \.down)
         if down >= needed {

@@ -115,10 +115,13 @@ public actor GroupMember {
                 for await _ in events { try await self.publishView(); try await self.evaluate() }
                 throw CancellationError()  // the registry shut down
             }
-            // The leader also decides on time alone (a -failback hold that has lasted).
+            // On time alone: the leader decides (a -failback hold that has lasted), and every
+            // member reads the decision, in case its watch went quiet without ending (a
+            // member of etcd that stopped answering but kept the connection open).
             group.addTask {
                 while true {
                     try await self.clock.sleep(for: self.settings.leaseTTL / 3)
+                    try await self.verifyDecision()
                     try await self.evaluate()
                 }
             }
@@ -247,21 +250,58 @@ public actor GroupMember {
         }
     }
 
-    /// `ctl failback BACKEND` on any member: takes it out of the group's held backends.
-    /// Returns whether it was held.
+    /// `ctl failback BACKEND` on any member: takes it out of the group's held, disabled and
+    /// draining backends. Returns whether it was any of them.
     public func release(_ endpoint: Endpoint, by operatorNote: String) async throws -> Bool {
-        let read = try await client.get(key("decision"))
-        guard let keyValue = read.keyValues.first, var next = GroupDecision.decode(keyValue.value) else { return false }
         let name = endpoint.description
-        guard next.held.contains(name) else { return false }
-        next.held.removeAll { $0 == name }
-        next.epoch += 1
-        next.by = settings.member
-        next.reason = "\(operatorNote) allowed \(name) back"
-        let result = try await client.txn(
-            compare: [.modRevision(key: key("decision"), equals: keyValue.modRevision)],
-            success: [.put(key: key("decision"), value: next.encoded)])
-        return result.succeeded
+        return try await amendDecision(reason: "\(operatorNote) allowed \(name) back") { decision in
+            guard decision.held.contains(name) || decision.administrativeState(of: name) != .enabled else { return nil }
+            var next = decision.setting(name, to: .enabled)
+            next.held.removeAll { $0 == name }
+            return next
+        }
+    }
+
+    /// `ctl disable`, `drain` or `enable` on any member: for the whole group. Returns whether
+    /// the state changed.
+    public func setAdministrativeState(_ endpoint: Endpoint, _ state: AdministrativeState, by operatorNote: String) async throws -> Bool {
+        let name = endpoint.description
+        return try await amendDecision(reason: "\(operatorNote) set \(name) \(state.rawValue)") { decision in
+            decision.administrativeState(of: name) == state ? nil : decision.setting(name, to: state)
+        }
+    }
+
+    /// Rewrites the decision as `change` says (nil: nothing to change), in a transaction on
+    /// the revision read; the leader then decides from it. Retried a few times if another
+    /// write came first.
+    private func amendDecision(reason: String, _ change: (GroupDecision) -> GroupDecision?) async throws -> Bool {
+        for _ in 0..<5 {
+            let read = try await client.get(key("decision"))
+            guard let keyValue = read.keyValues.first, let decision = GroupDecision.decode(keyValue.value) else {
+                throw EtcdError.badResponse("group \(settings.name) has no decision yet")
+            }
+            guard var next = change(decision) else { return false }
+            next.epoch = decision.epoch + 1
+            next.by = settings.member
+            next.reason = reason
+            let result = try await client.txn(
+                compare: [.modRevision(key: key("decision"), equals: keyValue.modRevision)],
+                success: [.put(key: key("decision"), value: next.encoded)])
+            if result.succeeded { return true }
+        }
+        throw EtcdError.badResponse("the decision of group \(settings.name) kept changing; try again")
+    }
+
+    /// Reads the decision; one newer than the watch brought means the watch went quiet: the
+    /// member follows it and the session starts again (a new watch).
+    private func verifyDecision() async throws {
+        guard let keyValue = try await client.get(key("decision")).keyValues.first, keyValue.modRevision > decisionRevision else { return }
+        absorb(keyValue, deleted: false)
+        await follow()
+        logger.warning(
+            "group \(settings.name): the watch missed decision epoch \(decision?.epoch ?? 0); following it and watching again",
+            metadata: ["event": "group_watch_stale"])
+        throw EtcdError.badResponse("the watch of group \(settings.name) went quiet")
     }
 
     // MARK: Following
@@ -275,6 +315,10 @@ public actor GroupMember {
         let decided = decision.backend.flatMap { try? Endpoint(parsing: $0, role: .backend) }
         let refusing = decided == nil ? "group \(settings.name) decided no backend (\(decision.reason))" : nil
         if lostSince != nil && settings.lost == .refuse { return publish() }
+        // The group's operator states, on this member's list.
+        for backend in registry.backends {
+            await registry.setAdministrativeState(backend, decision.administrativeState(of: backend.endpoint.description))
+        }
         await registry.followGroup(GroupFollowing(decided: decided, epoch: decision.epoch, refusing: refusing))
         publish()
     }
