@@ -173,6 +173,19 @@ extension EtcdProxyTests {
             #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
         }
 
+        @Test func aMemberWhoseEtcdWatchWentQuietStillFollows() async throws {
+            let group = try await Fixture()
+            for _ in 0..<3 { try group.startMember() }
+            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            // Every member watches through the first etcd member: stopped, it keeps their
+            // connections open and says nothing more.
+            group.cluster.pause(member: 0)
+            defer { group.cluster.pause(member: 0, false) }
+            group.primary.stop()
+            #expect(group.allGo(to: "replica", within: 15), "\(group.names()) \(group.logs)")
+            #expect(group.logs.contains("the watch missed changes"), "\(group.logs)")
+        }
+
         @Test func decisionsGoOnWhenTheEtcdLeaderDies() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }

@@ -171,6 +171,13 @@ public final class EtcdCluster: @unchecked Sendable {
         lock.withLock { processes[member] = nil }
     }
 
+    /// Stops a member without closing anything (SIGSTOP): its connections stay open and
+    /// silent, as a hung host's; `resume` continues it (SIGCONT). `kill` works on it too.
+    public func pause(member: Int, _ paused: Bool = true) {
+        guard let process = lock.withLock({ processes[member] }), process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, paused ? SIGSTOP : SIGCONT)
+    }
+
     /// Kills every member (their data stays, for `startAll`).
     public func stopAll() { killAll() }
 

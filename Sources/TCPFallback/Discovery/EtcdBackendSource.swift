@@ -67,21 +67,29 @@ public final class EtcdBackendSource: Sendable {
         while !Task.isCancelled {
             do {
                 let read = try await client.range(prefix: settings.prefix)
-                var keys = Dictionary(read.keyValues.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+                let keys = Dictionary(read.keyValues.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
                 reached()
                 backoff.reset()
                 failures = 0
                 await apply(keys, revision: read.revision, to: registry)
-                for try await batch in client.watch(prefix: settings.prefix, fromRevision: read.revision + 1) {
-                    for event in batch.events {
-                        switch event.kind {
-                        case .put: keys[event.keyValue.key] = event.keyValue.value
-                        case .delete: keys[event.keyValue.key] = nil
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask {
+                        var keys = keys
+                        for try await batch in self.client.watch(prefix: self.settings.prefix, fromRevision: read.revision + 1) {
+                            for event in batch.events {
+                                switch event.kind {
+                                case .put: keys[event.keyValue.key] = event.keyValue.value
+                                case .delete: keys[event.keyValue.key] = nil
+                                }
+                            }
+                            await self.apply(keys, revision: batch.revision, to: registry)
                         }
+                        // The watch ended without an error (the server closed it): read and watch again.
                     }
-                    await apply(keys, revision: batch.revision, to: registry)
+                    tasks.addTask { try await self.verifyWatch(registry) }
+                    try await tasks.next()
+                    tasks.cancelAll()
                 }
-                // The watch ended without an error (the server closed it): read and watch again.
             } catch EtcdError.compacted(let compacted) {
                 logger.notice(
                     "etcd compacted its history to revision \(compacted), past what the watch had seen; reading \(settings.prefix) again",
@@ -94,6 +102,28 @@ public final class EtcdBackendSource: Sendable {
             }
         }
     }
+
+    /// Every `verifyInterval`, reads the list and compares it with the one applied: a watch can
+    /// go quiet without ending (a member that stopped answering but keeps its connection
+    /// open). A difference that lasts two reads in a row ends the watch, and the list is read
+    /// again; one read alone may just have crossed a change on its way.
+    private func verifyWatch(_ registry: BackendRegistry) async throws {
+        var differed = false
+        while true {
+            try await clock.sleep(for: Self.verifyInterval)
+            let read = try await client.range(prefix: settings.prefix)
+            let list = settings.layout.backends(from: Dictionary(read.keyValues.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }), prefix: settings.prefix).list
+            let differs = !list.isEmpty && list != registry.backends.map(\.endpoint)
+            if differs && differed {
+                logger.warning("the etcd watch of \(settings.prefix) missed a change; reading the list again", metadata: ["event": "etcd_watch_stale"])
+                throw EtcdError.badResponse("the watch of \(settings.prefix) went quiet")
+            }
+            differed = differs
+        }
+    }
+
+    /// How often the list is read to check that the watch still delivers.
+    static let verifyInterval = Duration.seconds(5)
 
     private func parse(_ keys: [String: [UInt8]]) -> [Endpoint] {
         let (list, problems) = settings.layout.backends(from: keys, prefix: settings.prefix)

@@ -40,6 +40,11 @@ public actor GroupMember {
     private var decisionRevision: Int64 = 0
     private var leader: String?
     private var upSince: [String: Duration] = [:]
+    /// The revision the member's picture of the group is from (the read, then each watch batch).
+    private var seenRevision: Int64 = 0
+    /// The last check of the watch found it behind (one check alone may just have crossed a
+    /// change on its way: two in a row restart it).
+    private var watchBehind = false
     private var lostSince: Duration?
 
     public init(settings: GroupSettings, prefix: String, client: EtcdClient, registry: BackendRegistry, failback: FailbackSettings, clock: any ProxyClock = SystemClock(), logger: Logger) {
@@ -104,6 +109,7 @@ public actor GroupMember {
         // The last decision is kept if its key is gone: it is written again, not forgotten.
         decisionRevision = 0
         for keyValue in read.keyValues { absorb(keyValue, deleted: false) }
+        seenRevision = read.revision
         await regained()
         await follow()
         try await evaluate()
@@ -121,7 +127,7 @@ public actor GroupMember {
             group.addTask {
                 while true {
                     try await self.clock.sleep(for: self.settings.leaseTTL / 3)
-                    try await self.verifyDecision()
+                    try await self.verifyWatch()
                     try await self.evaluate()
                 }
             }
@@ -157,6 +163,7 @@ public actor GroupMember {
                 leaderGone = leaderGone || change == .leaderGone
                 decisionChanged = decisionChanged || change == .decision
             }
+            seenRevision = max(seenRevision, batch.revision)
             if decisionChanged { await follow() }
             // Our own view deleted (by hand, with a prefix): published again.
             if views[settings.member] == nil { try await publishView() }
@@ -292,14 +299,21 @@ public actor GroupMember {
         throw EtcdError.badResponse("the decision of group \(settings.name) kept changing; try again")
     }
 
-    /// Reads the decision; one newer than the watch brought means the watch went quiet: the
-    /// member follows it and the session starts again (a new watch).
-    private func verifyDecision() async throws {
-        guard let keyValue = try await client.get(key("decision")).keyValues.first, keyValue.modRevision > decisionRevision else { return }
-        absorb(keyValue, deleted: false)
+    /// Reads the group's keys; a key newer than what the watch brought, or a member's key
+    /// gone, means the watch went quiet: the member follows what it read and the session
+    /// starts again, with a new watch (the leader decides again there).
+    private func verifyWatch() async throws {
+        let read = try await client.range(prefix: groupPrefix)
+        let members = Set(read.keyValues.map { String($0.key.dropFirst(groupPrefix.count)) }.filter { $0.hasPrefix("members/") }.map { String($0.dropFirst("members/".count)) })
+        let behind = read.keyValues.contains(where: { $0.modRevision > seenRevision }) || members != Set(views.keys)
+        defer { watchBehind = behind && !watchBehind }
+        guard behind && watchBehind else { return }
+        views = [:]
+        for keyValue in read.keyValues { absorb(keyValue, deleted: false) }
+        seenRevision = read.revision
         await follow()
         logger.warning(
-            "group \(settings.name): the watch missed decision epoch \(decision?.epoch ?? 0); following it and watching again",
+            "group \(settings.name): the watch missed changes (decision epoch \(decision?.epoch ?? 0), \(views.count) live member(s)); following them and watching again",
             metadata: ["event": "group_watch_stale"])
         throw EtcdError.badResponse("the watch of group \(settings.name) went quiet")
     }
