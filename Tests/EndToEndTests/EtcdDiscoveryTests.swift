@@ -69,21 +69,21 @@ extension EtcdProxyTests {
 
             // Added at the head (native, netfw) or anywhere (groxy): checked, then used.
             try await writer.write(layout == .groxy ? [a, b, c] : [c, a, b])
-            #expect(proxy.waitForLog("backend 127.0.0.1:\(c) added"), "\(proxy.log)")
-            #expect(proxy.waitForLog("backend 127.0.0.1:\(c) is up and in rotation"), "\(proxy.log)")
+            #expect(await proxy.logShows("backend 127.0.0.1:\(c) added"), "\(proxy.log)")
+            #expect(await proxy.logShows("backend 127.0.0.1:\(c) is up and in rotation"), "\(proxy.log)")
             if layout != .groxy {
-                #expect(waitFor(5) { Self.names(viaProxyAt: proxy.port) == ["c"] }, "\(proxy.log)")
+                #expect(await eventually(timeout: .seconds(5)) { Self.names(viaProxyAt: proxy.port) == ["c"] }, "\(proxy.log)")
                 // Reordered: the new order applies to new clients.
                 try await writer.write([b, c, a])
-                #expect(waitFor(5) { Self.names(viaProxyAt: proxy.port) == ["b"] }, "\(proxy.log)")
+                #expect(await eventually(timeout: .seconds(5)) { Self.names(viaProxyAt: proxy.port) == ["b"] }, "\(proxy.log)")
             }
             // Removed: no new client goes to it.
             let head = layout == .groxy ? first : "b"
             let headPort = head == "a" ? a : b
             let without = layout == .groxy ? [a, b, c].filter { $0 != headPort } : [c, a]
             try await writer.write(without)
-            #expect(proxy.waitForLog("removed"), "\(proxy.log)")
-            #expect(waitFor(5) { !Self.names(viaProxyAt: proxy.port).contains(head) }, "\(proxy.log)")
+            #expect(await proxy.logShows("removed"), "\(proxy.log)")
+            #expect(await eventually(timeout: .seconds(5)) { !Self.names(viaProxyAt: proxy.port).contains(head) }, "\(proxy.log)")
             let (_, shown) = try runProxyBinary(["ctl", "-control", control, "show", "backends"])
             #expect(shown.contains("backends from etcd \(prefix) (layout \(layout.rawValue)), revision"), "\(shown)")
             #expect(!shown.contains("127.0.0.1:\(headPort) "), "\(shown)")
@@ -91,23 +91,23 @@ extension EtcdProxyTests {
             // The whole prefix deleted: the list stays and clients are served.
             let before = Self.names(viaProxyAt: proxy.port)
             try await client.deletePrefix(prefix)
-            #expect(proxy.waitForLog("lists no backend under \(prefix)"), "\(proxy.log)")
+            #expect(await proxy.logShows("lists no backend under \(prefix)"), "\(proxy.log)")
             #expect(Self.names(viaProxyAt: proxy.port) == before)
 
             // etcd stopped and started again: served throughout; then a new list is followed.
             cluster.stopAll()
-            #expect(proxy.waitForLog("etcd cannot be reached", timeout: 15), "\(proxy.log)")
+            #expect(await proxy.logShows("etcd cannot be reached", timeout: .seconds(15)), "\(proxy.log)")
             #expect(Self.names(viaProxyAt: proxy.port) == before)
             try cluster.startAll()
             try await writer.write([a])
-            #expect(waitFor(15) { Self.names(viaProxyAt: proxy.port) == ["a"] }, "\(proxy.log)")
-            #expect(proxy.waitForLog("etcd answers again"), "\(proxy.log)")
+            #expect(await eventually(timeout: .seconds(15)) { Self.names(viaProxyAt: proxy.port) == ["a"] }, "\(proxy.log)")
+            #expect(await proxy.logShows("etcd answers again"), "\(proxy.log)")
 
             // Compacted past what the proxy has seen: it still follows.
             let revision = try await client.put(prefix + "unrelated/key", value: [])
             try await client.compact(revision: revision)
             try await writer.write([b])
-            #expect(waitFor(10) { Self.names(viaProxyAt: proxy.port) == ["b"] }, "\(proxy.log)")
+            #expect(await eventually(timeout: .seconds(10)) { Self.names(viaProxyAt: proxy.port) == ["b"] }, "\(proxy.log)")
 
             // Restarted while etcd is down: it starts with the last list etcd gave.
             proxy.stop()
@@ -128,8 +128,8 @@ extension EtcdProxyTests {
             try await client.put("/svc/x/location", value: Array("{}".utf8))
             let proxy = try ProxyProcess(["-etcd", cluster.clientURLs[0], "-etcd-layout", "netfw", "-etcd-prefix", "/svc", "127.0.0.1:0"])
             #expect(try TestSocket.backendName(viaProxyAt: proxy.port) == "good")
-            #expect(proxy.waitForLog("etcd key skipped: /svc/2/location: \"port\" must be a number from 1 to 65535"), "\(proxy.log)")
-            #expect(proxy.waitForLog("etcd key skipped: /svc/x/location: the name after the prefix must be a number"), "\(proxy.log)")
+            #expect(await proxy.logShows("etcd key skipped: /svc/2/location: \"port\" must be a number from 1 to 65535"), "\(proxy.log)")
+            #expect(await proxy.logShows("etcd key skipped: /svc/x/location: the name after the prefix must be a number"), "\(proxy.log)")
         }
 
         @Test func etcdDownAtStartWithoutAnyListServesNoOneUntilItAnswers() async throws {
@@ -143,7 +143,7 @@ extension EtcdProxyTests {
             try cluster.startAll()
             let client = EtcdClient(endpoints: try cluster.endpoints.map { try EtcdEndpoint(parsing: $0) }, requestTimeout: .seconds(3))
             try await client.put("/tcp-fallback/backends", value: Array("[\"127.0.0.1:\(server.port)\"]".utf8))
-            #expect(waitFor(15) { (try? TestSocket.backendName(viaProxyAt: proxy.port)) == "late" }, "\(proxy.log)")
+            #expect(await eventually(timeout: .seconds(15)) { (try? TestSocket.backendName(viaProxyAt: proxy.port)) == "late" }, "\(proxy.log)")
         }
 
         @Test func badFlagsAreRefused() throws {

@@ -74,12 +74,20 @@ extension EtcdProxyTests {
                 members.map { (try? TestSocket.backendName(viaProxyAt: $0.proxy.port, host: $0.host)) ?? "" }
             }
 
-            func allGo(to name: String, within seconds: Double = 10) -> Bool {
-                waitFor(seconds) { names().allSatisfy { $0 == name } }
+            func allGo(to name: String, within seconds: Int = 10) async -> Bool {
+                await eventually(timeout: .seconds(seconds)) { names().allSatisfy { $0 == name } }
             }
 
             func ctl(_ member: Int, _ words: String...) throws -> (status: Int32, output: String) {
                 try runProxyBinary(["ctl", "-control", directory.file("m\(member).sock")] + words)
+            }
+
+            func anyLogShows(_ text: String) async -> Bool {
+                await eventually(timeout: .seconds(10)) { members.contains { $0.proxy.log.contains(text) } }
+            }
+
+            func allLogsShow(_ text: String) async -> Bool {
+                await eventually(timeout: .seconds(10)) { members.allSatisfy { $0.proxy.log.contains(text) } }
             }
 
             var logs: String { members.enumerated().map { "--- m\($0.offset):\n\($0.element.proxy.log)" }.joined(separator: "\n") }
@@ -88,7 +96,7 @@ extension EtcdProxyTests {
         @Test func allMembersMoveTogetherWhenThePrimaryDiesAndComeBackWithIt() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }
-            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
             #expect(group.members.contains { $0.proxy.log.contains("is elected to decide") }, "\(group.logs)")
 
             // Killed: every member moves, and no two disagree for long.
@@ -110,7 +118,7 @@ extension EtcdProxyTests {
                     switched = true
                     break
                 }
-                usleep(20_000)
+                try await Task.sleep(for: .microseconds(20_000))
             }
             let took = ContinuousClock.now - killed
             print("group of 3: all members moved to the replica \(took) after the primary was killed; members disagreed for at most \(longestDisagreement)")
@@ -124,14 +132,14 @@ extension EtcdProxyTests {
             let client = EtcdClient(endpoints: try group.cluster.endpoints.map { try EtcdEndpoint(parsing: $0) }, requestTimeout: .seconds(3))
             try await client.deletePrefix("/tcp-fallback/")
             try await client.delete("/tcp-fallback.groups/g/decision")
-            #expect(group.members.contains { $0.proxy.waitForLog("the decision's key was deleted; written again") }, "\(group.logs)")
+            #expect(await group.anyLogShows("the decision's key was deleted; written again"), "\(group.logs)")
             #expect(group.names() == ["replica", "replica", "replica"], "\(group.logs)")
             try await client.put("/tcp-fallback/backends", value: Array("[\"\(group.primaryAddress)\", \"\(group.replicaAddress)\"]".utf8))
             await client.shutdown()
 
             // Back: the group fails back (auto), all together.
             group.primary = try TestServer.naming("primary", port: group.primary.port)
-            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
             let (status, shown) = try group.ctl(1, "show", "backends")
             #expect(status == 0)
             #expect(shown.contains("group g: decision \(group.primaryAddress) (epoch"), "\(shown)")
@@ -141,59 +149,59 @@ extension EtcdProxyTests {
         @Test func aManualFailbackFromOneMemberAppliesToAll() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember(["-failback", "manual"]) }
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
             group.primary.stop()
-            #expect(group.allGo(to: "replica"), "\(group.logs)")
+            #expect(await group.allGo(to: "replica"), "\(group.logs)")
             group.primary = try TestServer.naming("primary", port: group.primary.port)
             // Up again, but held by the group until an operator allows it back.
-            #expect(group.members.allSatisfy { $0.proxy.waitForLog("backend \(group.primaryAddress) is back") }, "\(group.logs)")
-            usleep(500_000)
+            #expect(await group.allLogsShow("backend \(group.primaryAddress) is back"), "\(group.logs)")
+            try await Task.sleep(for: .microseconds(500_000))
             #expect(group.names() == ["replica", "replica", "replica"], "\(group.logs)")
             let (_, shown) = try group.ctl(0, "show", "backends")
             #expect(shown.contains("held: \(group.primaryAddress)"), "\(shown)")
             let (status, output) = try group.ctl(2, "failback", group.primaryAddress)
             #expect(status == 0, "\(output)")
             #expect(output.contains("back in rotation for group g"), "\(output)")
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
         }
 
         @Test func anOperatorDisablesABackendForTheWholeGroupFromAnyMember() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
             let (status, output) = try group.ctl(0, "disable", group.primaryAddress)
             #expect(status == 0, "\(output)")
             #expect(output.contains("is disabled for group g"), "\(output)")
-            #expect(group.allGo(to: "replica"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "replica"), "\(group.names()) \(group.logs)")
             let (_, shown) = try group.ctl(2, "show", "backends")
             #expect(shown.contains("disabled: \(group.primaryAddress)"), "\(shown)")
             #expect(shown.contains("up,disabled"), "\(shown)")
             let (enabled, _) = try group.ctl(1, "enable", group.primaryAddress)
             #expect(enabled == 0)
-            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
         }
 
         @Test func aMemberWhoseEtcdWatchWentQuietStillFollows() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
             // Every member watches through the first etcd member: stopped, it keeps their
             // connections open and says nothing more.
             group.cluster.pause(member: 0)
             defer { group.cluster.pause(member: 0, false) }
             group.primary.stop()
-            #expect(group.allGo(to: "replica", within: 15), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "replica", within: 15), "\(group.names()) \(group.logs)")
             #expect(group.logs.contains("the watch missed changes"), "\(group.logs)")
         }
 
         @Test func decisionsGoOnWhenTheEtcdLeaderDies() async throws {
             let group = try await Fixture()
             for _ in 0..<3 { try group.startMember() }
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
             let leader = try #require(group.cluster.leaderIndex())
             group.cluster.kill(member: leader)
             group.primary.stop()
-            #expect(group.allGo(to: "replica", within: 15), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "replica", within: 15), "\(group.names()) \(group.logs)")
         }
 
         @Test func membersFollowEtcdLostWhileEtcdIsGoneAndRecover() async throws {
@@ -201,17 +209,17 @@ extension EtcdProxyTests {
             try group.startMember(["-etcd-lost", "keep"])
             try group.startMember(["-etcd-lost", "keep"])
             try group.startMember(["-etcd-lost", "refuse"])
-            #expect(group.allGo(to: "primary"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.logs)")
             group.cluster.stopAll()
             // The lease (3s: three check intervals, at least 3s) runs out.
-            #expect(group.members[2].proxy.waitForLog("refusing new clients until etcd is back", timeout: 15), "\(group.logs)")
-            #expect(group.members[0].proxy.waitForLog("serving the last decision", timeout: 5), "\(group.logs)")
+            #expect(await group.members[2].proxy.logShows("refusing new clients until etcd is back", timeout: .seconds(15)), "\(group.logs)")
+            #expect(await group.members[0].proxy.logShows("serving the last decision", timeout: .seconds(5)), "\(group.logs)")
             #expect(group.names() == ["primary", "primary", ""], "\(group.logs)")
             let (_, shown) = try group.ctl(2, "show", "backends")
             #expect(shown.contains("etcd lost"), "\(shown)")
             try group.cluster.startAll()
-            #expect(group.allGo(to: "primary", within: 20), "\(group.names()) \(group.logs)")
-            #expect(group.members[2].proxy.waitForLog("etcd is back"), "\(group.logs)")
+            #expect(await group.allGo(to: "primary", within: 20), "\(group.names()) \(group.logs)")
+            #expect(await group.members[2].proxy.logShows("etcd is back"), "\(group.logs)")
         }
 
         @Test(.enabled(if: TestNetwork.available, "needs root and iproute2"))
@@ -226,21 +234,21 @@ extension EtcdProxyTests {
             try group.startMember()
             try group.startMember()
             try group.startMember(in: network)
-            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
 
             try network.block(primaryHost)
             let outsider = group.members[2].proxy
-            #expect(outsider.waitForLog("backend \(primaryHost)"), "\(outsider.log)")
-            #expect(outsider.waitForLog("but it is the group's decision"), "\(outsider.log)")
+            #expect(await outsider.logShows("backend \(primaryHost)"), "\(outsider.log)")
+            #expect(await outsider.logShows("but it is the group's decision"), "\(outsider.log)")
             // One of three sees it down: no quorum, so nobody moves; the outsider's clients fail.
-            usleep(1_000_000)
+            try await Task.sleep(for: .microseconds(1_000_000))
             #expect(group.names() == ["primary", "primary", ""], "\(group.logs)")
             #expect(!group.logs.contains("decided \(group.replicaAddress)"), "\(group.logs)")
             let (_, shown) = try group.ctl(2, "show", "backends")
             #expect(shown.contains("this member sees \(primaryHost):\(group.primary.port) down; it follows the group's decision"), "\(shown)")
 
             try network.block(primaryHost, false)
-            #expect(group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
+            #expect(await group.allGo(to: "primary"), "\(group.names()) \(group.logs)")
         }
     }
 }

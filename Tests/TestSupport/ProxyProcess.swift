@@ -127,6 +127,11 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// Waits until the log contains `text`.
+    /// `waitForLog` for async tests: polls without holding a thread of the shared pool.
+    public func logShows(_ text: String, timeout: Duration = .seconds(10)) async -> Bool {
+        await eventually(timeout: timeout) { log.contains(text) }
+    }
+
     public func waitForLog(_ text: String, timeout: Double = 10) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
