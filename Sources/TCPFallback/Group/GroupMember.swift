@@ -121,9 +121,9 @@ public actor GroupMember {
                 for await _ in events { try await self.publishView(); try await self.evaluate() }
                 throw CancellationError()  // the registry shut down
             }
-            // On time alone: the leader decides (a -failback hold that has lasted), and every
-            // member reads the decision, in case its watch went quiet without ending (a
-            // member of etcd that stopped answering but kept the connection open).
+            // On time alone: every member reads the group's keys, in case its watch went quiet
+            // without ending (a member of etcd that stopped answering but kept the connection
+            // open), and the leader decides (a -failback hold that has lasted).
             group.addTask {
                 while true {
                     try await self.clock.sleep(for: self.settings.leaseTTL / 3)
