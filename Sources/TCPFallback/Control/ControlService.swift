@@ -121,7 +121,7 @@ public struct ControlService: Sendable {
                 return .object([
                     ("index", .int(report.position)),
                     ("address", .string("\(report.backend)")),
-                    ("state", .string(report.isUp ? "up" : "down")),
+                    ("state", .string(report.health)),
                     ("admin", .string(report.administrativeState.rawValue)),
                     ("held", .bool(report.isHeld)),
                     ("new", .bool(report.isNew)),
@@ -173,8 +173,7 @@ public struct ControlService: Sendable {
         var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change", "server"]]
         for report in reports {
             let c = report.counters
-            let state = (report.isUp ? "up" : "down") + (report.administrativeState == .enabled ? "" : ",\(report.administrativeState.rawValue)")
-                + (report.isHeld ? ",held" : "") + (report.isNew ? ",new" : "")
+            let state = ([report.health] + report.conditions).joined(separator: ",")
             rows.append([
                 "\(report.position)", "\(report.backend)", state, report.backend === current ? "yes" : "no",
                 "\(c.activeConnections)", "\(c.connectionsTotal)", "\(c.bytesFromClient)", "\(c.bytesToClient)", "\(c.connectErrors)",

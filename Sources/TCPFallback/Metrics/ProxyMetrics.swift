@@ -81,13 +81,10 @@ public final class ProxyMetrics: Sendable {
 
         for report in reports {
             let labels = [("backend", "\(report.backend)")]
-            let state =
-                report.administrativeState != .enabled ? report.administrativeState.rawValue
-                : report.isHeld ? "held" : report.isUp ? "up" : "down"
-            for candidate in ["up", "down", "held", "disabled", "draining"] {
+            for candidate in BackendRegistry.Report.states {
                 gauge(
-                    "tcp_fallback_backend_state", labels + [("state", candidate)], candidate == state ? 1 : 0,
-                    help: "1 for the backend's current state: up, down (failing), held (by the failback policy), disabled or draining (by an operator).")
+                    "tcp_fallback_backend_state", labels + [("state", candidate)], candidate == report.state ? 1 : 0,
+                    help: "1 for the backend's current state: up, down (failing), held (by the failback policy), disabled or draining (by an operator), new (added, not checked yet).")
             }
             gauge("tcp_fallback_backend_up", labels, report.isUp ? 1 : 0, help: "1 while the backend is healthy.")
             gauge("tcp_fallback_backend_in_use", labels, report.backend === snapshot.current ? 1 : 0, help: "1 for the backend new clients go to.")

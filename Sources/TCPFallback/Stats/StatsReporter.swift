@@ -26,7 +26,7 @@ public struct StatsReporter: Sendable {
         for report in await registry.reports() {
             let c = report.counters
             var line =
-                "stats backend \(report.backend): \(report.isUp ? "up" : "down")\(report.administrativeState == .enabled ? "" : " (\(report.administrativeState.rawValue))")\(report.isHeld ? " (held)" : ""), downtime \(GoDuration.formatApproximately(report.downtime)), "
+                "stats backend \(report.backend): \(report.health)\(report.conditions.map { " (\($0))" }.joined()), downtime \(GoDuration.formatApproximately(report.downtime)), "
                 + "\(c.connectionsTotal) connections (\(c.activeConnections) active), "
                 + "\(c.bytesFromClient) bytes from client, \(c.bytesToClient) bytes to client, \(c.connectErrors) connect errors, "
             line += report.sinceLastChange.map { "last change \(GoDuration.formatApproximately($0)) ago" } ?? "no change"
