@@ -10,6 +10,13 @@
 
 #include <stdint.h>
 
+// Without libsystemd's development files the build would only fail at link time, on undefined
+// sd_* symbols: say what is missing instead. (__has_include looks for the header without
+// including it.)
+#if defined(__has_include) && !__has_include(<systemd/sd-daemon.h>)
+#error "libsystemd's development files are missing: install libsystemd-dev (Debian, Ubuntu) or systemd-devel (Fedora), then build again"
+#endif
+
 /// sd_notify(3): sends state lines such as "READY=1" to $NOTIFY_SOCKET.
 int sd_notify(int unset_environment, const char *state);
 
