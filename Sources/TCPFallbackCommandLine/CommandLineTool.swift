@@ -68,7 +68,12 @@ public enum CommandLineTool {
         do {
             configuration = try command.makeConfiguration()
             sink = try makeSink(command)
-            configuration.inheritedListeners = try inheritedListeners(for: command.listenSelection)
+            if let running = command.takeOver {
+                // An upgrade: the running process's listening sockets, served instead of binding.
+                configuration.inheritedListeners = try ListenerHandover.takeOver(from: running)
+            } else {
+                configuration.inheritedListeners = try inheritedListeners(for: command.listenSelection)
+            }
         } catch {
             printError("tcp-fallback: \(error)")
             return .failure
@@ -118,7 +123,9 @@ public enum CommandLineTool {
             return .failure
         }
         let backends = (configuration.backends.isEmpty ? "none yet" : configuration.backends.map(\.description).joined(separator: ", ")) + origin
-        let inherited = configuration.inheritedListeners.isEmpty ? "" : " (socket from systemd)"
+        let inherited =
+            configuration.inheritedListeners.isEmpty ? ""
+            : command.takeOver.map { " (sockets taken over from the process at \($0))" } ?? " (socket from systemd)"
         let role = configuration.roles.role == .any ? "" : "; role \(configuration.roles.role.rawValue)"
         logger.notice(
             "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); \(proxy.dataLoopCount) data loop(s); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))\(role)",
@@ -139,6 +146,17 @@ public enum CommandLineTool {
             Watchdog(loops: proxy.watchedLoops, timer: proxy.eventLoopGroup.next(), interval: interval, ping: { notifier.watchdogPing() })
         }
         watchdog?.start()
+
+        if let running = command.takeOver {
+            // Serving: the old process may go. Its control socket closes first, so ours can
+            // open at the same path; its connections finish within its own -shutdown-grace.
+            do {
+                try ListenerHandover.retire(running)
+                logger.notice("took the listening sockets over from the process at \(running), which is retiring", metadata: ["event": "took_over"])
+            } catch {
+                logger.error("\(error); both processes accept on the same sockets until it is stopped", metadata: ["event": "took_over"])
+            }
+        }
 
         let stats = StatsReporter(proxy: proxy, logger: logger)
         var control: ControlServer?

@@ -47,7 +47,7 @@ struct TCPFallbackCommand: ParsableCommand {
     static let valueOptions: Set<String> = [
         "balance", "check", "check-interval", "check-password-file", "check-user", "control", "etcd", "etcd-group", "etcd-layout", "etcd-lost", "etcd-member", "etcd-prefix", "etcd-quorum", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
         "idle-timeout", "keepalive", "maxconn", "queue-timeout", "rise", "send-proxy", "state-file", "logfile", "maxthreads", "metrics",
-        "probe-delay", "shutdown-grace", "stats", "syslog-facility", "timeout",
+        "probe-delay", "shutdown-grace", "stats", "syslog-facility", "take-over", "timeout",
     ]
 
     @Option(
@@ -259,6 +259,11 @@ struct TCPFallbackCommand: ParsableCommand {
 
     @Option(name: .customLong("syslog-facility"), help: ArgumentHelp("Syslog facility for -syslog: daemon, user, local0 to local7, ...", valueName: "name"))
     var syslogFacility = "daemon"
+
+    @Option(
+        name: .customLong("take-over"),
+        help: ArgumentHelp("Upgrade without refusing a connection: take the listening sockets over from the tcp-fallback whose control socket is <path>, serve them, then ask it to retire (it stops accepting, lets its connections finish within its -shutdown-grace, and exits). Give the same listen address and flags as the running one. (default: off)", valueName: "path"))
+    var takeOver: String?
 
     @Option(
         name: .customLong("timeout"),

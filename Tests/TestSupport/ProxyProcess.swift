@@ -87,7 +87,7 @@ public final class ProxyProcess: @unchecked Sendable {
 
     private func listeningPort() -> Int? {
         guard let range = log.range(of: "listening on ") else { return nil }
-        let rest = log[range.upperBound...].prefix(while: { $0 != ";" })
+        let rest = log[range.upperBound...].prefix(while: { $0 != ";" && $0 != " " })
         guard let colon = rest.lastIndex(of: ":") else { return nil }
         return Int(rest[rest.index(after: colon)...])
     }

@@ -36,4 +36,18 @@ int tf_available_cpus(void);
 /// pthread_setname_np on the calling thread (names show in top -H, perf and core dumps).
 void tf_name_thread(const char *name);
 
+/// The most descriptors one tf_send_descriptors call passes (the kernel's SCM_MAX_FD is 253).
+#define TF_DESCRIPTORS_PER_MESSAGE 200
+
+/// sendmsg(2) of one byte carrying `count` (at most TF_DESCRIPTORS_PER_MESSAGE) descriptors
+/// as SCM_RIGHTS on a connected unix socket: the receiver gets its own descriptors for the
+/// same open files. Returns 0, or -errno.
+int tf_send_descriptors(int socket, const int *fds, int count);
+
+/// recvmsg(2) of one message sent by tf_send_descriptors: stores up to `max` received
+/// descriptors (close-on-exec) in `fds` and returns how many; 0 at the end of the stream;
+/// -errno on failure. Descriptors beyond `max` (the message was truncated) are closed, and
+/// -EMSGSIZE returned.
+int tf_receive_descriptors(int socket, int *fds, int max);
+
 #endif

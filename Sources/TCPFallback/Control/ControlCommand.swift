@@ -11,6 +11,10 @@ public struct ControlCommand: Sendable, Equatable {
         case failback(String)
         case profileStart(String)
         case profileStop
+        /// An upgrade: pass the listening sockets to the new process listening at this path.
+        case handOver(String)
+        /// An upgrade: stop accepting, let connections finish, exit (as on SIGTERM).
+        case retire
     }
 
     public let action: Action
@@ -32,6 +36,8 @@ public struct ControlCommand: Sendable, Equatable {
         "failback BACKEND          allow a backend held out of rotation back now",
         "profile start FILE        start a CPU profile",
         "profile stop              stop it and write the file",
+        "hand-over PATH            pass the listening sockets to a new process (tcp-fallback -take-over)",
+        "retire                    stop accepting, let connections finish, exit (after a hand-over)",
         "help                      this list",
         "Add --json for a JSON answer. BACKEND is an address as given on the command line, or its index.",
     ]
@@ -68,6 +74,12 @@ public struct ControlCommand: Sendable, Equatable {
         case "shutdown":
             guard words.count == 3, words[1] == "sessions" else { throw fail("usage: shutdown sessions BACKEND") }
             action = .shutdownSessions(words[2])
+        case "hand-over":
+            guard words.count == 2 else { throw fail("usage: hand-over PATH") }
+            action = .handOver(words[1])
+        case "retire":
+            guard words.count == 1 else { throw fail("usage: retire") }
+            action = .retire
         case "profile":
             if words.count == 3, words[1] == "start" {
                 action = .profileStart(words[2])

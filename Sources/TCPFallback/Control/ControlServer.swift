@@ -33,7 +33,7 @@ public final class ControlServer: Sendable {
     /// Listens on `path`. A stale socket file is replaced; one that a running process still
     /// answers on is not.
     public static func start(path: String, service: ControlService, group: any EventLoopGroup, logger: Logger) async throws(OpenError) -> ControlServer {
-        if Self.answers(path) { throw OpenError(path: path, reason: "another process is listening on it") }
+        if ControlExchange.answers(path) { throw OpenError(path: path, reason: "another process is listening on it") }
         // Private from the start, without touching the process-wide umask (other threads
         // create files meanwhile): bound in a fresh directory only we can enter (mkdtemp makes
         // it 0700), made 0600 there, then renamed into place. A unix socket keeps working
@@ -79,12 +79,6 @@ public final class ControlServer: Sendable {
         unlink(path)
     }
 
-    private static func answers(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return UnixSocketAddress.connect(fd, to: path)
-    }
 }
 
 /// One control connection: splits lines, runs them in order, writes the answers.

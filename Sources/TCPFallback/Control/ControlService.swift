@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Carries out control commands against a running proxy and words the answers.
 public struct ControlService: Sendable {
     /// An answer: text (or one line of JSON), and whether the command succeeded.
@@ -103,6 +109,27 @@ public struct ControlService: Sendable {
                 ? "\(target) is back in rotation" + (status.isUp ? "" : " (it is down: new clients go to it once it answers)")
                 : "\(target) is not held: nothing to allow back"
             return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(held))]) : nil)
+        case .handOver(let path):
+            let listening = proxy.listeningDescriptors
+            do {
+                try ListenerHandover.send(listening, to: path)
+            } catch {
+                return failure("cannot hand the listening sockets over: \(error)", json: command.json)
+            }
+            proxy.logger.notice(
+                "handed \(listening.count) listening socket(s) over to a new process (an upgrade); both accept until it asks this one to retire",
+                metadata: ["event": "hand_over"])
+            return success("handed over \(listening.count) listening socket(s)", json: command.json ? .object([("sockets", .int(listening.count))]) : nil)
+        case .retire:
+            let open = proxy.counters.values.openClientConnections
+            proxy.logger.notice("retiring at the request of the process that took the listening sockets over", metadata: ["event": "retire"])
+            // After the answer is on its way: then as on SIGTERM (stop accepting, close the
+            // control socket and metrics, let connections finish within -shutdown-grace).
+            Task {
+                try? await Task.sleep(for: .milliseconds(100))
+                kill(getpid(), SIGTERM)
+            }
+            return success("retiring: no new connections here; \(open) open connection(s) finish within the shutdown grace", json: command.json ? .object([("open_connections", .int(open))]) : nil)
         case .profileStart(let path):
             guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }
             do { return success(try profiling.start(writingTo: path), json: nil) } catch { return failure("\(error)", json: command.json) }

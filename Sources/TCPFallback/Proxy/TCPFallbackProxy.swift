@@ -23,7 +23,7 @@ public final class TCPFallbackProxy: Sendable {
     /// Data-path threads: one per CPU the process may use, capped by `-maxthreads`.
     public let dataLoopCount: Int
     private let group: MultiThreadedEventLoopGroup
-    private let logger: Logger
+    let logger: Logger
     private let running = Locked<Running?>(nil)
 
     /// The loops and what they serve, from `start()` to `shutdown`.
@@ -33,6 +33,8 @@ public final class TCPFallbackProxy: Sendable {
         let address: SocketAddress
         /// Listening sockets of our own (the loops close them) or systemd's (closed here).
         let inherited: [Int32]
+        /// Every listening socket, for a hand-over to a new process (an upgrade).
+        let listening: [Int32]
     }
 
     /// Why the listener could not be opened.
@@ -214,7 +216,9 @@ public final class TCPFallbackProxy: Sendable {
         registry.sessionCloser.install { id in
             for loop in started { loop.mailbox.post(.closeSessions(backendID: id)) }
         }
-        running.withLock { $0 = Running(loops: loops, threads: threads, address: address, inherited: inherited) }
+        var listening: [Int32] = []
+        for fd in listeners.joined().map(\.fd) where !listening.contains(fd) { listening.append(fd) }
+        running.withLock { $0 = Running(loops: loops, threads: threads, address: address, inherited: inherited, listening: listening) }
     }
 
     private static func boundAddress(_ fd: Int32, fallback: Endpoint) -> SocketAddress {
@@ -232,6 +236,10 @@ public final class TCPFallbackProxy: Sendable {
         let loops: [any WatchedLoop] = running.withLock { $0?.loops ?? [] }
         return loops + group.makeIterator().map { NIOWatchedLoop(loop: $0) }
     }
+
+    /// Every listening socket, while the proxy accepts: what an upgrade hands to the new
+    /// process (which gets its own descriptors for the same sockets).
+    public var listeningDescriptors: [Int32] { running.withLock { $0?.listening ?? [] } }
 
     /// The address the listener is bound to, once started.
     public var localAddress: SocketAddress? { running.withLock { $0?.address } }

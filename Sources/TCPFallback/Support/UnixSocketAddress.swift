@@ -4,10 +4,20 @@ import Glibc
 import Musl
 #endif
 
-/// `connect(2)` to a unix socket path, without Foundation.
+/// `connect(2)` and `bind(2)` to a unix socket path, without Foundation.
 public enum UnixSocketAddress {
     /// Connects `fd` to the socket at `path`; false with `errno` set on failure.
     public static func connect(_ fd: Int32, to path: String) -> Bool {
+        withAddress(path) { Glibc.connect(fd, $0, $1) == 0 }
+    }
+
+    /// Binds `fd` to `path`; false with `errno` set on failure.
+    public static func bind(_ fd: Int32, to path: String) -> Bool {
+        withAddress(path) { Glibc.bind(fd, $0, $1) == 0 }
+    }
+
+    /// Calls `body` with a sockaddr_un for `path`; false with ENAMETOOLONG if it does not fit.
+    private static func withAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -20,9 +30,7 @@ public enum UnixSocketAddress {
             raw[bytes.count] = 0
         }
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        } == 0
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
     }
 }

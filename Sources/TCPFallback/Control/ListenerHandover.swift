@@ -1,0 +1,109 @@
+import CDataPath
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// An upgrade without a refused connection: a new process takes the listening sockets over
+/// from the running one, through its control socket.
+///
+/// 1. The new process listens on a private unix socket (in a fresh 0700 directory) and sends
+///    `hand-over PATH` to the old one's control socket.
+/// 2. The old process connects to PATH and passes every listening socket (SCM_RIGHTS): from
+///    then on both accept on the same sockets, so no connection is refused or lost in a
+///    queue.
+/// 3. The new process serves them, and once ready sends `retire`: the old one stops accepting,
+///    lets its connections finish within -shutdown-grace and exits, as on SIGTERM. Its control
+///    socket goes first, so the new process can open its own at the same path.
+public enum ListenerHandover {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Old process: passes `fds` to the new process listening at `path`.
+    static func send(_ fds: [Int32], to path: String) throws(Failure) {
+        guard !fds.isEmpty else { throw Failure(description: "no listening socket to hand over (not started, or stopping)") }
+        let fd = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(ConnectFailure.errnoText(errno))") }
+        defer { close(fd) }
+        guard UnixSocketAddress.connect(fd, to: path) else {
+            throw Failure(description: "cannot reach \"\(path)\": \(ConnectFailure.errnoText(errno))")
+        }
+        var start = 0
+        while start < fds.count {
+            let batch = Array(fds[start..<min(start + Int(TF_DESCRIPTORS_PER_MESSAGE), fds.count)])
+            let result = batch.withUnsafeBufferPointer { tf_send_descriptors(fd, $0.baseAddress, Int32($0.count)) }
+            guard result == 0 else { throw Failure(description: "cannot pass the sockets: \(ConnectFailure.errnoText(-result))") }
+            start += batch.count
+        }
+    }
+
+    /// New process: asks the process whose control socket is `controlPath` for its listening
+    /// sockets and returns this process's descriptors for them.
+    public static func takeOver(from controlPath: String, timeout: Int = 10) throws(Failure) -> [Int32] {
+        var template = Array("/tmp/tcp-fallback-handover.XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw Failure(description: "mkdtemp: \(ConnectFailure.errnoText(errno))") }
+        let directory = String(cString: made)
+        let path = directory + "/h"
+        defer {
+            unlink(path)
+            rmdir(directory)
+        }
+        let listener = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
+        guard listener >= 0 else { throw Failure(description: "socket: \(ConnectFailure.errnoText(errno))") }
+        defer { close(listener) }
+        guard UnixSocketAddress.bind(listener, to: path), listen(listener, 1) == 0 else {
+            throw Failure(description: "cannot listen on \"\(path)\": \(ConnectFailure.errnoText(errno))")
+        }
+        // The old process connects and passes the sockets before it answers: the connection
+        // waits in the backlog until it is accepted below.
+        let answer: String
+        do {
+            answer = try ControlExchange.send("hand-over \(path)", to: controlPath, timeout: timeout)
+        } catch {
+            throw Failure(description: error.description)
+        }
+        guard !ControlExchange.isFailure(answer) else {
+            throw Failure(description: "the running process refused to hand its sockets over: \(answer)")
+        }
+        var ready = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard poll(&ready, 1, Int32(timeout * 1000)) == 1 else { throw Failure(description: "the running process did not pass its sockets") }
+        let connection = accept(listener, nil, nil)
+        guard connection >= 0 else { throw Failure(description: "accept: \(ConnectFailure.errnoText(errno))") }
+        defer { close(connection) }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var received: [Int32] = []
+        var batch = [Int32](repeating: -1, count: Int(TF_DESCRIPTORS_PER_MESSAGE))
+        while true {
+            let count = batch.withUnsafeMutableBufferPointer { tf_receive_descriptors(connection, $0.baseAddress, Int32($0.count)) }
+            if count == 0 { break }
+            guard count > 0 else {
+                for fd in received { close(fd) }
+                throw Failure(description: "cannot receive the sockets: \(ConnectFailure.errnoText(-count))")
+            }
+            received += batch[0..<Int(count)]
+        }
+        guard !received.isEmpty else { throw Failure(description: "the running process passed no socket") }
+        return received
+    }
+
+    /// New process, once it serves the sockets: asks the old one to retire, and waits until
+    /// its control socket is gone (it closes it first), so this process can open its own.
+    public static func retire(_ controlPath: String, timeout: Int = 10) throws(Failure) {
+        let answer: String
+        do {
+            answer = try ControlExchange.send("retire", to: controlPath, timeout: timeout)
+        } catch {
+            throw Failure(description: error.description)
+        }
+        guard !ControlExchange.isFailure(answer) else { throw Failure(description: "the running process did not retire: \(answer)") }
+        for _ in 0..<(timeout * 100) {
+            if !ControlExchange.answers(controlPath) { return }
+            usleep(10_000)
+        }
+        throw Failure(description: "the running process still answers on \(controlPath) after \(timeout)s")
+    }
+}

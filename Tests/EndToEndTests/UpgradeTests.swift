@@ -1,0 +1,77 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An upgrade: a new process takes the listening sockets over (`-take-over`) while clients
+/// keep connecting; none is refused, and the old process's connections finish before it exits.
+@Suite struct UpgradeTests {
+    @Test func aNewProcessTakesTheSocketsOverWithoutRefusingAClient() async throws {
+        let directory = try TemporaryDirectory()
+        let control = directory.file("control.sock")
+        let backend = try TestServer.echo()
+        let old = try ProxyProcess(["-control", control, "-shutdown-grace", "10s", "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
+        let port = old.port
+
+        // A connection the old process holds across the upgrade.
+        let held = try TestSocket.connect(port: port)
+        defer { held.close() }
+        try held.send("a")
+        #expect(try held.receive(exactly: 1) == Array("a".utf8))
+
+        // Clients connecting all along: each sends a byte and must get it back.
+        let tally = Mutex((served: 0, failed: [String]()))
+        let stop = Atomic<Bool>(false)
+        let load = Thread {
+            while !stop.load(ordering: .relaxed) {
+                do {
+                    let client = try TestSocket.connect(port: port, timeout: 5)
+                    defer { client.close() }
+                    try client.send("x")
+                    guard try client.receive(exactly: 1) == Array("x".utf8) else { throw TestSocket.SocketError(operation: "echo", code: 0) }
+                    tally.withLock { $0.served += 1 }
+                } catch {
+                    tally.withLock { $0.failed.append("\(error)") }
+                }
+            }
+        }
+        load.start()
+        try await Task.sleep(for: .milliseconds(300))
+
+        let new = try ProxyProcess(["-take-over", control, "-control", control, "127.0.0.1:\(port)", "127.0.0.1:\(backend.port)"])
+        #expect(new.port == port)
+        #expect(await new.logShows("took the listening sockets over from the process at \(control), which is retiring"), "\(new.log)")
+        #expect(new.log.contains("(sockets taken over from the process at \(control))"), "\(new.log)")
+        #expect(await old.logShows("retiring at the request of the process that took the listening sockets over"), "\(old.log)")
+        try await Task.sleep(for: .milliseconds(500))
+
+        // The old process still relays the held connection, then exits once it closes.
+        try held.send("b")
+        #expect(try held.receive(exactly: 1) == Array("b".utf8))
+        #expect(old.process.isRunning, "\(old.log)")
+        held.close()
+        #expect(old.waitForExit(timeout: 10) == 0, "\(old.log)")
+
+        try await Task.sleep(for: .milliseconds(300))
+        stop.store(true, ordering: .relaxed)
+        while load.isExecuting { try await Task.sleep(for: .milliseconds(10)) }
+        let (served, failed) = tally.withLock { ($0.served, $0.failed) }
+        #expect(failed.isEmpty, "\(failed.count) clients failed: \(failed.prefix(5))")
+        #expect(served > 20, "only \(served) clients served")
+        // The new process answers on the same control socket.
+        let (status, shown) = try runProxyBinary(["ctl", "-control", control, "show", "backends"])
+        #expect(status == 0 && shown.contains("127.0.0.1:\(backend.port)"), "\(shown)")
+        new.stop()
+    }
+
+    @Test func aTakeOverWithoutARunningProcessFailsClearly() throws {
+        let directory = try TemporaryDirectory()
+        let (status, output) = try runProxyBinary(["-take-over", directory.file("none.sock"), "127.0.0.1:0", "127.0.0.1:1"])
+        #expect(status == 1)
+        #expect(output.contains("cannot reach the control socket"), "\(output)")
+    }
+}
