@@ -8,8 +8,7 @@ import Glibc
 public final class ProxyProcess: @unchecked Sendable {
     public let process = Process()
     private let errorPipe = Pipe()
-    private let lock = NSLock()
-    private var output = ""
+    private let output = CapturedOutput()
     /// The port it listens on, read from its start-up line.
     public private(set) var port = 0
 
@@ -49,12 +48,14 @@ public final class ProxyProcess: @unchecked Sendable {
         process.standardError = errorPipe
         process.standardOutput = errorPipe
         process.standardInput = FileHandle.nullDevice
-        errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.withLock { self.output += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        // Read by a thread of its own with plain blocking reads until the end of the stream,
+        // not through readabilityHandler: a dispatch source whose descriptor is closed while
+        // it is registered (a pipe released as the process object goes) can crash the test
+        // process in libdispatch's event loop. The parent's copy of the write end is closed,
+        // so the stream ends when the child (and anything it started) exits.
+        try? errorPipe.fileHandleForWriting.close()
+        output.startReading(errorPipe.fileHandleForReading)
         if waitForListening {
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline {
@@ -83,7 +84,7 @@ public final class ProxyProcess: @unchecked Sendable {
     }
 
     /// Everything the process wrote so far.
-    public var log: String { lock.withLock { output } }
+    public var log: String { output.text }
 
     private func listeningPort() -> Int? {
         guard let range = log.range(of: "listening on ") else { return nil }
@@ -146,7 +147,36 @@ public final class ProxyProcess: @unchecked Sendable {
             process.terminate()
             if waitForExit(timeout: 5) == nil { kill(pid, SIGKILL) }
         }
-        errorPipe.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// What a child process writes, read to its end by a thread that owns the read end.
+final class CapturedOutput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var captured = ""
+
+    var text: String { lock.withLock { captured } }
+
+    /// Reads `handle` until the end of its stream; the thread keeps the handle (and so its
+    /// descriptor) alive until then.
+    func startReading(_ handle: FileHandle) {
+        let thread = Thread { [self] in
+            let fd = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    let chunk = String(decoding: buffer[0..<count], as: UTF8.self)
+                    lock.withLock { captured += chunk }
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            _ = handle  // kept open until the end of the stream
+        }
+        thread.start()
     }
 }
 
