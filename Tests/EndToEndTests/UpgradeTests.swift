@@ -16,7 +16,9 @@ import Glibc
         let backend = try TestServer.echo()
         // -close-on-down=false: a connect failure under this load must not close the held
         // connection; what is tested is the hand-over.
-        let old = try ProxyProcess(["-control", control, "-shutdown-grace", "10s", "-close-on-down=false", "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
+        // A long grace: on a loaded machine this test's task may wait seconds for a thread,
+        // and the old process must still hold the connection when it gets one.
+        let old = try ProxyProcess(["-control", control, "-shutdown-grace", "60s", "-close-on-down=false", "127.0.0.1:0", "127.0.0.1:\(backend.port)"])
         let port = old.port
 
         // A connection the old process holds across the upgrade.
@@ -56,7 +58,8 @@ import Glibc
         #expect(try held.receive(exactly: 1) == Array("b".utf8), "\(old.log)")
         #expect(old.process.isRunning, "\(old.log)")
         held.close()
-        #expect(old.waitForExit(timeout: 10) == 0, "\(old.log)")
+        #expect(await eventually(timeout: .seconds(20)) { !old.process.isRunning }, "\(old.log)")
+        #expect(old.waitForExit(timeout: 1) == 0, "\(old.log)")
 
         try await Task.sleep(for: .milliseconds(300))
         stop.store(true, ordering: .relaxed)
