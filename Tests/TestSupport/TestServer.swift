@@ -96,8 +96,11 @@ public final class TestServer: @unchecked Sendable {
     }
 
     /// Echoes every byte back and ends its stream when the client ends its own.
-    public static func echo() throws -> TestServer {
+    /// - Parameter idleLimit: how long a connection may stay silent before the server gives up
+    ///   on it (its receive times out and it closes).
+    public static func echo(idleLimit: Double = 10) throws -> TestServer {
         try TestServer { connection in
+            connection.setTimeout(idleLimit)
             while true {
                 let chunk = try connection.receive()
                 if chunk.isEmpty { break }

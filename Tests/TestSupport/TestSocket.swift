@@ -25,6 +25,11 @@ public final class TestSocket: @unchecked Sendable {
 
     init(fd: Int32, timeout: Double = 10) {
         self.fd = fd
+        setTimeout(timeout)
+    }
+
+    /// How long a receive or send may block before it fails.
+    public func setTimeout(_ timeout: Double) {
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
