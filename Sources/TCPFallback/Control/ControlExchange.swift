@@ -18,13 +18,13 @@ public enum ControlExchange {
         guard fd >= 0 else { throw Failure(description: "socket: \(ConnectFailure.errnoText(errno))") }
         defer { close(fd) }
         guard UnixSocketAddress.connect(fd, to: path) else {
-            throw Failure(description: "cannot reach the control socket \"\(path)\": \(ConnectFailure.errnoText(errno)) (is tcp-fallback running with -control \(path)?)")
+            throw Failure(description: "cannot connect to \(path): \(ConnectFailure.errnoText(errno)) (is tcp-fallback running with -control \(path)?)")
         }
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let bytes = Array((line + "\n").utf8)
         guard bytes.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
-            throw Failure(description: "cannot send to the control socket \"\(path)\": \(ConnectFailure.errnoText(errno))")
+            throw Failure(description: "cannot send to \(path): \(ConnectFailure.errnoText(errno))")
         }
         shutdown(fd, Int32(SHUT_WR))
         var answer: [UInt8] = []
@@ -34,7 +34,7 @@ public enum ControlExchange {
             if count == 0 { break }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw Failure(description: "no answer from the control socket \"\(path)\": \(ConnectFailure.errnoText(errno))")
+                throw Failure(description: "no answer from \(path): \(ConnectFailure.errnoText(errno))")
             }
             answer += buffer[0..<count]
         }
