@@ -43,14 +43,12 @@ public enum ListenerHandover {
     /// New process: asks the process whose control socket is `controlPath` for its listening
     /// sockets and returns this process's descriptors for them.
     public static func takeOver(from controlPath: String, timeout: Int = 10) throws(Failure) -> [Int32] {
-        var template = Array("/tmp/tcp-fallback-handover.XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw Failure(description: "mkdtemp: \(ConnectFailure.errnoText(errno))") }
-        let directory = String(cString: made)
-        let path = directory + "/h"
-        defer {
-            unlink(path)
-            rmdir(directory)
+        // A private directory of its own (0700), as the control socket's staging uses.
+        guard let staging = PrivateSocketPath(for: "/tmp/tcp-fallback-handover") else {
+            throw Failure(description: "cannot make a private directory in /tmp: \(ConnectFailure.errnoText(errno))")
         }
+        let path = staging.socket
+        defer { staging.remove() }
         let listener = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
         guard listener >= 0 else { throw Failure(description: "socket: \(ConnectFailure.errnoText(errno))") }
         defer { close(listener) }

@@ -4,9 +4,10 @@ import Glibc
 import Musl
 #endif
 
-/// Where the control socket is bound before it is renamed into place: `s` in a new directory
-/// beside the final path that only this user can enter (mkdtemp creates it 0700). Nil when
-/// the directory cannot be made there or the name would not fit in sun_path.
+/// A unix socket path only this user can reach: `s` in a new directory beside `path` that
+/// only this user can enter (mkdtemp creates it 0700). The control socket is bound there
+/// before it is renamed into place; an upgrade receives the listening sockets there. Nil
+/// when the directory cannot be made or the name would not fit in sun_path.
 struct PrivateSocketPath {
     let directory: String
     let socket: String
