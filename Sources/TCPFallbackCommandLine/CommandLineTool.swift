@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import NIOPosix
+import ServiceLifecycle
 import TCPFallback
 import UnixSignals
 
@@ -34,7 +36,7 @@ public enum CommandLineTool {
             }
             exit(outcome.status.rawValue)
         }
-        exit(await run(command).rawValue)
+        exit(await run(command, arguments: arguments).rawValue)
     }
 
     /// What parsing ended with when it did not produce a command: help or version text to
@@ -60,19 +62,55 @@ public enum CommandLineTool {
         }
     }
 
-    static func run(_ command: TCPFallbackCommand) async -> ExitStatus {
+    /// What the process serves: the command line's one listener, or a file's named ones.
+    struct Plan {
+        /// The process-wide settings (log, control socket, metrics, ...).
+        let process: TCPFallbackCommand
+        let listeners: [(name: String?, command: TCPFallbackCommand, configuration: ProxyConfiguration)]
+        /// The file, when there is one (reloads re-read it).
+        let loaded: LoadedConfiguration?
+    }
+
+    static func plan(_ command: TCPFallbackCommand, arguments: [String]) throws(ConfigurationError) -> Plan {
+        guard let path = command.config else {
+            // validate() already built it once: it cannot fail here.
+            let configuration = (try? command.makeConfiguration())!
+            return Plan(process: command, listeners: [(nil, command, configuration)], loaded: nil)
+        }
+        let loaded = try LoadedConfiguration.load(path, commandLine: arguments)
+        return Plan(process: loaded.process, listeners: loaded.listeners.map { ($0.name, $0.command, $0.configuration) }, loaded: loaded)
+    }
+
+    /// Start-up, service and shutdown. Everything that can fail to open opens first, in order
+    /// (log, profile, sockets, listeners, control socket, metrics), and a failure undoes what
+    /// opened before it; then the parts run as one `ServiceGroup`, whose list below is the
+    /// order of start and, reversed, of shutdown.
+    static func run(_ command: TCPFallbackCommand, arguments: [String] = []) async -> ExitStatus {
         // Writes to a peer that has gone must fail with EPIPE, not kill the process.
         signal(SIGPIPE, SIG_IGN)
-        var configuration: ProxyConfiguration
-        let sink: (any LogSink)?
+        let plan: Plan
         do {
-            configuration = try command.makeConfiguration()
-            sink = try makeSink(command)
+            plan = try Self.plan(command, arguments: GoFlagSyntax.normalizedForReload(arguments))
+        } catch {
+            printError("tcp-fallback: \(error)")
+            return .usage
+        }
+        if command.checkConfig, let loaded = plan.loaded {
+            print(loaded.summary + "\nconfiguration OK")
+            return .success
+        }
+        let process = plan.process
+        let sink: (any LogSink)?
+        var available: [SocketActivation.InheritedSocket] = []
+        do {
+            sink = try makeSink(process)
             if let running = command.takeOver {
                 // An upgrade: the running process's listening sockets, served instead of binding.
-                configuration.inheritedListeners = try ListenerHandover.takeOver(from: running)
+                available = try ListenerHandover.takeOver(from: running).map {
+                    SocketActivation.InheritedSocket(descriptor: $0, name: "handed-over", address: SocketActivation.boundStreamAddressForTesting($0))
+                }
             } else {
-                configuration.inheritedListeners = try inheritedListeners(for: command.listenSelection)
+                available = SocketActivation.takeInheritedSockets()
             }
         } catch {
             printError("tcp-fallback: \(error)")
@@ -80,70 +118,71 @@ public enum CommandLineTool {
         }
         let logger = Logger(label: "tcp-fallback") { _ in
             guard let sink else { return SwiftLogNoOpLogHandler() }
-            return SinkLogHandler(sink: sink, level: command.debug ? .debug : .info)
+            return SinkLogHandler(sink: sink, level: process.debug ? .debug : .info)
         }
         // Trap the signals before listening, so that none that comes early is lost.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup, .sigusr1, .sigusr2)
-        if let path = command.cpuProfile {
+
+        // What opened so far, closed in reverse order if a later step fails.
+        var opened: [@Sendable () async -> Void] = []
+        func abort(_ message: String) async -> ExitStatus {
+            // Said on stderr, where whoever started us looks, and in the log if that is elsewhere.
+            printError("tcp-fallback: \(message)")
+            if !((sink as? FileDescriptorSink)?.isStandardError ?? false) { logger.critical("\(message)") }
+            for close in opened.reversed() { await close() }
+            return .failure
+        }
+        if let path = process.cpuProfile {
             do {
                 try CPUProfiler.shared.start(writingTo: path)
             } catch {
-                printError("tcp-fallback: \(error)")
-                return .failure
+                return await abort("\(error)")
             }
         }
 
-        // The manual failback policy's held backends and etcd's last list, as the last run left them.
-        var saved = StateFile.Contents()
-        if let path = configuration.failback.stateFile {
+        // The listeners, each on its sockets: inherited ones if any fit it, else its own.
+        let listeners = ListenerSet(isNamed: plan.loaded != nil)
+        var chosen: Set<Int32> = []
+        for listener in plan.listeners {
+            var inherited: [Int32] = []
+            if !available.isEmpty {
+                let selection = listener.command.listenSelection
+                do {
+                    inherited = try SocketActivation.choose(available, selection).map(\.descriptor).filter { !chosen.contains($0) }
+                } catch {
+                    // With a file, a listener that no passed socket fits binds its own address.
+                    if plan.loaded == nil || SocketActivation.Selection(placeholder: listener.command.addresses.first ?? "") != nil {
+                        for socket in available where !chosen.contains(socket.descriptor) { close(socket.descriptor) }
+                        return await abort("\(error)")
+                    }
+                }
+                chosen.formUnion(inherited)
+            } else if SocketActivation.Selection(placeholder: listener.command.addresses.first ?? "") != nil {
+                return await abort("the listen address \"\(listener.command.addresses.first!)\" needs socket activation, but no sockets were passed (LISTEN_FDS is not set for this process)")
+            }
+            let origin = command.takeOver.map { " (sockets taken over from the process at \($0))" } ?? " (socket from systemd)"
             do {
-                saved = try StateFile.load(path)
-                try StateFile.checkWritable(path)
+                let proxy = try await ListenerLauncher.start(
+                    name: listener.name, configuration: listener.configuration, inherited: inherited, origin: origin,
+                    timeout: "\(listener.command.timeout)", logger: logger)
+                listeners.install(ListenerSet.Entry(name: listener.name ?? "default", proxy: proxy))
+                opened.append { await proxy.shutdown(grace: .zero) }
             } catch {
-                printError("tcp-fallback: \(error)")
-                return .failure
+                return await abort(error.description)
             }
         }
-        var origin = ""
-        if let etcd = configuration.etcd {
-            (configuration.backends, origin) = await EtcdBackendSource.startingList(
-                settings: etcd, saved: saved.backends, seeds: configuration.backends, logger: logger)
-        }
-        let held = saved.held
-        let proxy = TCPFallbackProxy(configuration: configuration, logger: logger, heldAtStart: held, keptList: saved.backends)
-        let address: String
-        do {
-            let bound = try await proxy.start()
-            address = Endpoint(host: bound.ipAddress ?? configuration.listen.host, port: bound.port ?? 0).description
-        } catch {
-            // Said on stderr, where whoever started us looks, and in the log if that is elsewhere.
-            printError("tcp-fallback: \(error)")
-            if !((sink as? FileDescriptorSink)?.isStandardError ?? false) { logger.critical("\(error)") }
-            await proxy.shutdown(grace: .zero)
-            return .failure
-        }
-        let backends = (configuration.backends.isEmpty ? "none yet" : configuration.backends.map(\.description).joined(separator: ", ")) + origin
-        let inherited =
-            configuration.inheritedListeners.isEmpty ? ""
-            : command.takeOver.map { " (sockets taken over from the process at \($0))" } ?? " (socket from systemd)"
-        let role = configuration.roles.role == .any ? "" : "; role \(configuration.roles.role.rawValue)"
-        logger.notice(
-            "tcp-fallback \(TCPFallbackVersion.current) listening on \(address)\(inherited); \(proxy.dataLoopCount) data loop(s); backends in order: \(backends) (timeout \(command.timeout), probe delay \(configuration.probeDelay.map(GoDuration.format) ?? "off"))\(role)",
-            metadata: ["event": "started"])
+        for socket in available where !chosen.contains(socket.descriptor) { close(socket.descriptor) }
 
-        for endpoint in held.sorted(by: { $0.description < $1.description }) {
-            logger.notice(
-                "backend \(endpoint) stays held out of rotation (state file \(configuration.failback.stateFile!)); allow it with: tcp-fallback ctl failback \(endpoint)",
-                metadata: ["backend": "\(endpoint)", "event": "held"])
-        }
-
-        // systemd: ready now that the listener accepts, then status and watchdog.
+        // systemd: ready now that the listeners accept, then status and watchdog.
         let notifier = SystemdNotifier()
-        let status = StatusUpdater(proxy: proxy, notifier: notifier)
+        let status = StatusUpdater(listeners: listeners, notifier: notifier)
         notifier.ready(status: status.current)
-        let statusTask = Task { if notifier.isEnabled { await status.run() } }
+        // Checks, the control socket and metrics are light: one thread of their own serves
+        // them, whatever listeners come and go.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        opened.append { try? await group.shutdownGracefully() }
         let watchdog = notifier.watchdogInterval.map { interval in
-            Watchdog(loops: proxy.watchedLoops, timer: proxy.eventLoopGroup.next(), interval: interval, ping: { notifier.watchdogPing() })
+            Watchdog(loops: { listeners.watchedLoops + [NIOWatchedLoop(loop: group.next())] }, timer: group.next(), interval: interval, ping: { notifier.watchdogPing() })
         }
         watchdog?.start()
 
@@ -158,74 +197,89 @@ public enum CommandLineTool {
             }
         }
 
-        let stats = StatsReporter(proxy: proxy, logger: logger)
+        let stats = StatsReporter(listeners: listeners, logger: logger)
+        let reloader = plan.loaded.map { loaded in
+            ConfigurationReloader(
+                loaded: loaded, commandLine: GoFlagSyntax.normalizedForReload(arguments), listeners: listeners, logger: logger, notifier: notifier,
+                status: { status.current })
+        }
         var control: ControlServer?
-        if let path = command.controlPath {
+        if let path = process.controlPath {
             do {
-                control = try await ControlServer.start(
-                    path: path, service: ControlService(proxy: proxy, stats: stats, profiling: ProfilerControl()),
-                    group: proxy.eventLoopGroup, logger: logger)
+                var reload: (@Sendable () async -> ControlService.Reply)?
+                if let reloader { reload = { await reloader.reload() } }
+                let service = ControlService(listeners: listeners, stats: stats, logger: logger, profiling: ProfilerControl(), reload: reload)
+                control = try await ControlServer.start(path: path, service: service, group: group, logger: logger)
                 logger.info("control socket at \(path)", metadata: ["event": "control_open"])
             } catch {
-                printError("tcp-fallback: \(error)")
-                logger.critical("\(error)")
-                await proxy.shutdown(grace: .zero)
-                return .failure
+                return await abort("\(error)")
             }
         }
         var metricsServer: MetricsServer?
-        if let address = command.metricsAddress, let endpoint = try? Endpoint(parsing: address, role: .listen) {
+        if let address = process.metricsAddress, let endpoint = try? Endpoint(parsing: address, role: .listen) {
             do {
-                let server = try await MetricsServer.start(on: endpoint, metrics: await ProxyMetrics(proxy: proxy), group: proxy.eventLoopGroup)
+                let server = try await MetricsServer.start(on: endpoint, metrics: await ProxyMetrics(listeners: listeners), group: group)
                 let bound = server.localAddress.map { Endpoint(host: $0.ipAddress ?? endpoint.host, port: $0.port ?? endpoint.port) } ?? endpoint
                 logger.info("metrics at http://\(bound)/metrics", metadata: ["event": "metrics_open"])
                 metricsServer = server
             } catch {
-                printError("tcp-fallback: \(error)")
-                logger.critical("\(error)")
                 await control?.stop()
-                await proxy.shutdown(grace: .zero)
-                return .failure
+                return await abort("\(error)")
             }
         }
-        let statsInterval = configuration.statsInterval
-        let periodicStats = Task {
-            if let statsInterval { await stats.run(every: statsInterval) }
+
+        let statsInterval = plan.listeners[0].configuration.statsInterval
+        let (controlServer, metrics) = (control, metricsServer)
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ListenersService(listeners: listeners, grace: process.shutdownGrace.duration, reloader: reloader), successTerminationBehavior: .ignore),
+            .init(service: RepeatingService(description: "status") { if notifier.isEnabled { await status.run() } }, successTerminationBehavior: .ignore),
+            .init(service: RepeatingService(description: "stats") { if let statsInterval { await stats.run(every: statsInterval) } }, successTerminationBehavior: .ignore),
+            .init(service: CloseOnShutdown(description: "watchdog") { watchdog?.stop() }, successTerminationBehavior: .ignore),
+            .init(service: CloseOnShutdown(description: "metrics") { await metrics?.stop() }, successTerminationBehavior: .ignore),
+            .init(service: CloseOnShutdown(description: "control socket") { await controlServer?.stop() }, successTerminationBehavior: .ignore),
+            .init(
+                service: SignalService(
+                    signals: signals, logger: logger,
+                    hangUp: {
+                        await reopenLog(sink: sink, process: process, logger: logger, notifier: notifier, status: status, reloader: reloader)
+                    },
+                    logStats: { await stats.log() },
+                    writeProfile: { writeProfile(logger: logger) { try CPUProfiler.shared.write() } },
+                    stopping: { notifier.stopping() }),
+                successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: Logger(label: "tcp-fallback.services") { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("\(error)", metadata: ["event": "shutdown"])
         }
-        for await signal in signals {
-            switch signal {
-            case .sighup:
-                notifier.reloading()
-                do {
-                    try sink?.reopen()
-                    if let path = command.logFile, !command.quiet, !command.journal, !command.syslog {
-                        logger.notice("reopened log file \(path)")
-                    }
-                } catch {
-                    logger.error("\(error); still logging to the old file")
-                }
-                notifier.ready(status: status.current)
-            case .sigusr1:
-                await stats.log()
-            case .sigusr2:
-                writeProfile(logger: logger) { try CPUProfiler.shared.write() }
-            default:
-                notifier.stopping()
-                logger.notice("received \(signal), shutting down", metadata: ["event": "shutdown"])
-                periodicStats.cancel()
-                statusTask.cancel()
-                watchdog?.stop()
-                await control?.stop()
-                await metricsServer?.stop()
-                await proxy.shutdown(grace: configuration.shutdownGrace)
-                if CPUProfiler.shared.isRunning {
-                    writeProfile(logger: logger) { try CPUProfiler.shared.stop() }
-                }
-                logger.notice("stopped", metadata: ["event": "stopped"])
-                return .success
-            }
+        try? await group.shutdownGracefully()
+        if CPUProfiler.shared.isRunning {
+            writeProfile(logger: logger) { try CPUProfiler.shared.stop() }
         }
+        logger.notice("stopped", metadata: ["event": "stopped"])
         return .success
+    }
+
+    /// SIGHUP: reopen the log file (after rotation) and, with `-config`, reload the file.
+    private static func reopenLog(
+        sink: (any LogSink)?, process: TCPFallbackCommand, logger: Logger, notifier: SystemdNotifier, status: StatusUpdater, reloader: ConfigurationReloader?
+    ) async {
+        do {
+            try sink?.reopen()
+            if let path = process.logFile, !process.quiet, !process.journal, !process.syslog {
+                logger.notice("reopened log file \(path)")
+            }
+        } catch {
+            logger.error("\(error); still logging to the old file")
+        }
+        if let reloader {
+            _ = await reloader.reload()
+        } else {
+            notifier.reloading()
+            notifier.ready(status: status.current)
+        }
     }
 
     private static func writeProfile(logger: Logger, _ write: () throws -> String) {
@@ -251,20 +305,6 @@ public enum CommandLineTool {
         if let path = command.logFile { return try FileDescriptorSink(appendingTo: path) }
         if JournalSink.standardErrorIsJournal() { return JournalSink() }
         return FileDescriptorSink.standardError()
-    }
-
-    /// The listening sockets systemd passed that the listen argument selects; none without
-    /// socket activation (unless the argument asks for it, which is then an error).
-    static func inheritedListeners(for selection: SocketActivation.Selection) throws -> [Int32] {
-        let sockets = SocketActivation.takeInheritedSockets()
-        if sockets.isEmpty {
-            guard case .matching = selection else {
-                throw SocketActivation.SelectionError(
-                    description: "the listen address \"systemd\" needs socket activation, but no sockets were passed (LISTEN_FDS is not set for this process)")
-            }
-            return []
-        }
-        return try SocketActivation.select(sockets, selection).map(\.descriptor)
     }
 
     static func printError(_ message: String) {

@@ -46,10 +46,9 @@ enum ControlClient {
             return .usage
         }
         do {
-            let text = try ControlExchange.send(words.joined(separator: " "), to: path)
-            let failed = ControlExchange.isFailure(text)
-            if failed { CommandLineTool.printError(text) } else { print(text) }
-            return failed ? .failure : .success
+            let answer = try ControlExchange.send(words.joined(separator: " "), to: path)
+            if answer.ok { print(answer.text) } else { CommandLineTool.printError(answer.text) }
+            return answer.ok ? .success : .failure
         } catch {
             CommandLineTool.printError("tcp-fallback ctl: \(error)")
             return .failure

@@ -77,4 +77,12 @@ enum GoFlagSyntax {
         default: nil
         }
     }
+
+    /// The process's own arguments in GNU form, for a configuration file's listeners to
+    /// inherit (empty if they do not parse, which `CommandLineTool.parse` already refused).
+    static func normalizedForReload(_ arguments: [String]) -> [String] {
+        (try? normalize(
+            arguments, booleanFlags: TCPFallbackCommand.booleanFlags, booleanOptions: TCPFallbackCommand.booleanOptions,
+            valueOptions: TCPFallbackCommand.valueOptions)) ?? []
+    }
 }

@@ -11,6 +11,7 @@ struct TCPFallbackCommand: ParsableCommand {
         usage: """
             tcp-fallback [flags] <local-address:port> <remote-address:port> [<remote-address:port>...]
               tcp-fallback -etcd <urls> [flags] <local-address:port> [<remote-address:port>...]
+              tcp-fallback -config <file> [-check-config] [flags]
               tcp-fallback ctl [-control <path>] <command> [--json]
             """,
         discussion: """
@@ -29,23 +30,28 @@ struct TCPFallbackCommand: ParsableCommand {
             syslog with -syslog, else the -logfile file, else standard error (or the journal, \
             natively, when standard error is connected to it: JOURNAL_STREAM).
 
-            Signals: SIGHUP reopens the log file, SIGUSR1 logs the stats at once, SIGUSR2 writes \
+            With -config, a YAML file lists any number of named listeners, each with its own \
+            listen address, backends and flags (keys are the flag names), plus process-wide keys \
+            (logfile, control, metrics, ...); see the manual page.
+
+            Signals: SIGHUP reopens the log file (and re-reads the -config file, applying what \
+            changed without cutting a connection), SIGUSR1 logs the stats at once, SIGUSR2 writes \
             the -cpuprofile profile so far, SIGTERM and SIGINT stop accepting and let open \
             connections finish for -shutdown-grace.
 
             Exit status: 0 after a requested shutdown, 1 when the listener or the log file \
-            cannot be opened, 2 for a bad command line.
+            cannot be opened, 2 for a bad command line or configuration file.
             """,
         version: TCPFallbackVersion.current
     )
 
     /// Flags that take no value (Go booleans); `GoFlagSyntax` needs to know them.
-    static let booleanFlags: Set<String> = ["debug", "failback-close", "journal", "quiet", "syslog"]
+    static let booleanFlags: Set<String> = ["check-config", "debug", "failback-close", "journal", "quiet", "syslog"]
     /// Booleans that default to true (`-flag=false` turns them off).
     static let booleanOptions: Set<String> = ["close-on-down", "splice"]
     /// Flags that take a value.
     static let valueOptions: Set<String> = [
-        "balance", "check", "check-interval", "check-password-file", "check-user", "control", "etcd", "etcd-group", "etcd-layout", "etcd-lost", "etcd-member", "etcd-prefix", "etcd-quorum", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
+        "balance", "check", "check-interval", "check-password-file", "check-user", "config", "control", "etcd", "etcd-group", "etcd-layout", "etcd-lost", "etcd-member", "etcd-prefix", "etcd-quorum", "max-lag", "reader-fallback", "role", "split-brain", "cpuprofile", "fall", "failback", "failback-delay", "greeting-timeout",
         "idle-timeout", "keepalive", "maxconn", "queue-timeout", "rise", "send-proxy", "state-file", "logfile", "maxthreads", "metrics",
         "probe-delay", "shutdown-grace", "stats", "syslog-facility", "take-over", "timeout",
     ]
@@ -55,6 +61,14 @@ struct TCPFallbackCommand: ParsableCommand {
         help: ArgumentHelp("How new clients are spread over equally good backends: first (the first in order), roundrobin (each in turn) or leastconn (the fewest open connections). (default: first; roundrobin with -role reader)", valueName: "mode"),
         transform: choice(of: BalanceMode.self, for: "balance"))
     var balance: BalanceMode?
+
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp("Serve the listeners of a YAML configuration file instead of a listen address and backends on the command line; SIGHUP or 'ctl reload' re-reads it and applies what changed. Other flags given with it are defaults beneath the file's keys. (default: off)", valueName: "file"))
+    var config: String?
+
+    @Flag(name: .customLong("check-config"), help: "With -config: load and check the file, print what it would serve, and exit (0 if it is valid, 2 if not) without starting.")
+    var checkConfig = false
 
     @Option(
         name: .customLong("check"),
@@ -275,7 +289,26 @@ struct TCPFallbackCommand: ParsableCommand {
     var addresses: [String] = []
 
     mutating func validate() throws {
+        if config != nil {
+            guard addresses.isEmpty else {
+                throw ValidationError("-config takes no listen address or backends on the command line: the file lists them (got \"\(addresses.joined(separator: " "))\")")
+            }
+            return
+        }
+        if checkConfig { throw ValidationError("-check-config needs -config FILE") }
         _ = try makeConfiguration()
+    }
+
+    /// The keys of a configuration file's top level: what one process has once, whatever its
+    /// listeners (logging, control socket, metrics, profile, stats, shutdown).
+    static let processKeys: Set<String> = [
+        "control", "cpuprofile", "debug", "journal", "logfile", "metrics", "quiet", "shutdown-grace", "stats", "syslog", "syslog-facility",
+    ]
+
+    /// The keys of a listener (and of `defaults`): every other flag, plus its address and backends.
+    static var listenerKeys: Set<String> {
+        booleanFlags.union(booleanOptions).union(valueOptions).subtracting(processKeys).subtracting(["check-config", "config", "take-over"])
+            .union(["listen", "backends"])
     }
 
     /// Which sockets passed by systemd the listen argument designates.

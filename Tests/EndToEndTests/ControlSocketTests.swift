@@ -148,7 +148,7 @@ import Glibc
             }
             reply += buffer[0..<n]
         }
-        #expect(String(decoding: reply, as: UTF8.self) == "error: line too long (the limit is 4096 bytes)\n\n")
+        #expect(String(decoding: reply, as: UTF8.self) == "error: line too long (the limit is 4096 bytes)\nerror\n\n")
         #expect(ending == 0, "the answer ended with errno \(ending), not a clean end of stream")
 
         // Many clients at once, each with a command.

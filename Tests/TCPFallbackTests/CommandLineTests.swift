@@ -138,3 +138,35 @@ import TCPFallback
         #expect(declared == TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.booleanOptions).union(TCPFallbackCommand.valueOptions))
     }
 }
+
+/// What a reload changes, on plain values.
+@Suite struct ListenerSetChangeTests {
+    private func listener(_ name: String, _ settings: [String] = [], listen: String = ":1", backends: [Int] = [1], etcd: Bool = false) -> ListenerSetChange.Listener {
+        ListenerSetChange.Listener(
+            name: name, settings: settings + [listen], listen: listen, backends: backends.map { Endpoint(host: "10.0.0.\($0)", port: 3306) }, fromEtcd: etcd)
+    }
+
+    @Test func nothingChangedIsNoStep() {
+        #expect(ListenerSetChange(from: [listener("a")], to: [listener("a")]).isEmpty)
+    }
+
+    @Test func removalsAndMovesComeBeforeAdditions() {
+        let change = ListenerSetChange(
+            from: [listener("a"), listener("b"), listener("c", listen: ":3")],
+            to: [listener("c", listen: ":4"), listener("d", listen: ":1"), listener("a", ["--timeout=2s"])])
+        #expect(change.steps == [.remove("b"), .restart("c", sameSockets: false), .add("d"), .restart("a", sameSockets: true)])
+    }
+
+    @Test func onlyBackendsChangedReplacesThemInPlace() {
+        let change = ListenerSetChange(from: [listener("a", backends: [1, 2])], to: [listener("a", backends: [2, 1, 3])])
+        guard case .replaceBackends("a", let list)? = change.steps.first else {
+            Issue.record("\(change.steps)")
+            return
+        }
+        #expect(list.added == [Endpoint(host: "10.0.0.3", port: 3306)] && list.reordered)
+    }
+
+    @Test func backendsFromEtcdAreOnlySeeds() {
+        #expect(ListenerSetChange(from: [listener("a", backends: [1], etcd: true)], to: [listener("a", backends: [2], etcd: true)]).isEmpty)
+    }
+}

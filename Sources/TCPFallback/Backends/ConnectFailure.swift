@@ -10,7 +10,7 @@ import Darwin
 #endif
 
 /// Words for why a connection to a backend failed, and whether the fault is ours.
-enum ConnectFailure {
+public enum ConnectFailure {
     /// A short, lower-case reason for logs: `connection refused`, `connect timed out after 5s`.
     static func describe(_ error: any Error) -> String {
         switch error {
@@ -44,7 +44,7 @@ enum ConnectFailure {
         }
     }
 
-    static func errnoText(_ code: Int32) -> String {
+    public static func errnoText(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "errno \(code)" }
         let message = String(cString: text)
         return message.prefix(1).lowercased() + message.dropFirst()

@@ -15,6 +15,8 @@ public struct ControlCommand: Sendable, Equatable {
         case handOver(String)
         /// An upgrade: stop accepting, let connections finish, exit (as on SIGTERM).
         case retire
+        /// Re-read the configuration file and apply what changed (as SIGHUP).
+        case reload
     }
 
     public let action: Action
@@ -38,8 +40,11 @@ public struct ControlCommand: Sendable, Equatable {
         "profile stop              stop it and write the file",
         "hand-over PATH            pass the listening sockets to a new process (tcp-fallback -take-over)",
         "retire                    stop accepting, let connections finish, exit (after a hand-over)",
+        "reload                    re-read the -config file and apply what changed (as SIGHUP)",
         "help                      this list",
-        "Add --json for a JSON answer. BACKEND is an address as given on the command line, or its index.",
+        "Add --json for a JSON answer. BACKEND is an address as configured (on every listener that has it),",
+        "LISTENER/ADDRESS or LISTENER/INDEX for one listener of a -config file, or an index with one listener.",
+        "disable, enable, drain and failback change the running process only: a reload or restart returns to the file.",
     ]
 
     public init(action: Action, json: Bool = false) {
@@ -80,6 +85,9 @@ public struct ControlCommand: Sendable, Equatable {
         case "retire":
             guard words.count == 1 else { throw fail("usage: retire") }
             action = .retire
+        case "reload":
+            guard words.count == 1 else { throw fail("usage: reload") }
+            action = .reload
         case "profile":
             if words.count == 3, words[1] == "start" {
                 action = .profileStart(words[2])

@@ -11,9 +11,20 @@ public enum ControlExchange {
         public let description: String
     }
 
-    /// Sends `line` to the control socket at `path` and returns the answer's text (without
-    /// its closing empty line). Fails if nothing answers there within `timeout` seconds.
-    public static func send(_ line: String, to path: String, timeout: Int = 30) throws(Failure) -> String {
+    /// An answer: whether the command succeeded, as the status line says, and its text.
+    public struct Answer: Sendable, Equatable {
+        public let ok: Bool
+        public let text: String
+    }
+
+    /// The status lines that end every answer, before its empty line.
+    public static let successLine = "ok"
+    public static let failureLine = "error"
+
+    /// Sends `line` to the control socket at `path` and returns the answer: its text (without
+    /// the status line and the closing empty line) and whether it succeeded. Fails if nothing
+    /// answers there within `timeout` seconds.
+    public static func send(_ line: String, to path: String, timeout: Int = 30) throws(Failure) -> Answer {
         let fd = socket(AF_UNIX, SocketFlags.stream | SocketFlags.closeOnExec, 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(ConnectFailure.errnoText(errno))") }
         defer { close(fd) }
@@ -38,15 +49,20 @@ public enum ControlExchange {
             }
             answer += buffer[0..<count]
         }
-        var text = String(decoding: answer, as: UTF8.self)
-        while text.hasSuffix("\n") { text.removeLast() }
-        return text
+        return parse(String(decoding: answer, as: UTF8.self))
     }
 
-    /// Whether an answer reports a failure (text answers start with "error:", JSON ones say
-    /// "ok":false).
-    public static func isFailure(_ answer: String) -> Bool {
-        answer.hasPrefix("error:") || answer.hasPrefix("{\"ok\":false")
+    /// An answer's text and status. A process of a version before the status line (the one an
+    /// upgrade takes over from) says failure only in the text: "error:" first, or "ok":false.
+    static func parse(_ raw: String) -> Answer {
+        var text = raw
+        while text.hasSuffix("\n") { text.removeLast() }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if let last = lines.last, last == successLine || last == failureLine {
+            lines.removeLast()
+            return Answer(ok: last == successLine, text: lines.joined(separator: "\n"))
+        }
+        return Answer(ok: !(text.hasPrefix("error:") || text.hasPrefix("{\"ok\":false")), text: text)
     }
 
     /// Whether a process answers on the control socket at `path`.

@@ -9,7 +9,7 @@ import Musl
 #endif
 
 /// The control socket: a unix socket (mode 0600) that takes one command per line and answers
-/// each with text, or one line of JSON, followed by an empty line.
+/// each with text, or one line of JSON, then a status line, `ok` or `error`, then an empty line.
 ///
 /// A client cannot hurt the proxy through it: lines are limited to 4 KiB (a longer one is
 /// answered with an error, and what the client still sends is read and dropped, up to
@@ -127,7 +127,7 @@ final class ControlConnectionHandler: ChannelInboundHandler {
             // Answer and end our stream, then drop what still comes until the client ends
             // its own (closing now, with its bytes unread, would reset the connection and
             // could destroy the answer before the client reads it).
-            let answer = "error: line too long (the limit is \(Self.maximumLineLength) bytes)\n\n"
+            let answer = "error: line too long (the limit is \(Self.maximumLineLength) bytes)\n\(ControlExchange.failureLine)\n\n"
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).assumeIsolated().whenComplete { _ in
                 context.close(mode: .output, promise: nil)
             }
@@ -177,7 +177,7 @@ final class ControlConnectionHandler: ChannelInboundHandler {
         answer.completeWithTask { await service.handle(line: line) }
         answer.futureResult.assumeIsolated().whenSuccess { reply in
             self.running = false
-            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: reply.text + "\n\n")), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: reply.text + "\n" + (reply.ok ? ControlExchange.successLine : ControlExchange.failureLine) + "\n\n")), promise: nil)
             self.runNext(context: context)
         }
     }

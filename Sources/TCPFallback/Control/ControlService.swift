@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -10,6 +12,11 @@ public struct ControlService: Sendable {
     public struct Reply: Sendable, Equatable {
         public let ok: Bool
         public let text: String
+
+        public init(ok: Bool, text: String) {
+            self.ok = ok
+            self.text = text
+        }
     }
 
     /// Starts and stops CPU profiles, when the binary has a profiler.
@@ -18,14 +25,22 @@ public struct ControlService: Sendable {
         func stop() throws -> String
     }
 
-    let proxy: TCPFallbackProxy
+    let listeners: ListenerSet
     let stats: StatsReporter
     let profiling: (any Profiling)?
+    let logger: Logger
+    /// Re-reads the configuration file and applies it (`reload`); nil without `-config`.
+    let reload: (@Sendable () async -> Reply)?
 
-    public init(proxy: TCPFallbackProxy, stats: StatsReporter, profiling: (any Profiling)? = nil) {
-        self.proxy = proxy
+    public init(
+        listeners: ListenerSet, stats: StatsReporter, logger: Logger, profiling: (any Profiling)? = nil,
+        reload: (@Sendable () async -> Reply)? = nil
+    ) {
+        self.listeners = listeners
         self.stats = stats
+        self.logger = logger
         self.profiling = profiling
+        self.reload = reload
     }
 
     /// Parses and runs one line.
@@ -38,16 +53,50 @@ public struct ControlService: Sendable {
         }
     }
 
-    public func run(_ command: ControlCommand) async -> Reply {
-        let registry = proxy.registry
-        func backend(_ name: String) -> Backend? {
-            registry.backends.first { $0.endpoint.description == name } ?? Int(name).flatMap {
-                registry.backends.indices.contains($0) ? registry.backends[$0] : nil
+    /// A backend a command names, on the listener that has it.
+    struct Target {
+        let entry: ListenerSet.Entry
+        let backend: Backend
+    }
+
+    /// The backends `name` designates: `ADDRESS` on every listener that has it, `LISTENER/ADDRESS`
+    /// or `LISTENER/INDEX` on one; a bare index with a single listener.
+    func targets(_ name: String) -> Result<[Target], ControlFailure> {
+        let all = listeners.all
+        var scope = all
+        var backendName = name
+        if let slash = name.firstIndex(of: "/") {
+            let listenerName = String(name[..<slash])
+            guard let entry = all.first(where: { $0.name == listenerName }) else {
+                return .failure(ControlFailure("no listener \"\(listenerName)\"; listeners: \(all.map(\.name).joined(separator: ", "))"))
+            }
+            scope = [entry]
+            backendName = String(name[name.index(after: slash)...])
+        }
+        var found: [Target] = []
+        for entry in scope {
+            let backends = entry.proxy.registry.backends
+            if let backend = backends.first(where: { $0.endpoint.description == backendName }) {
+                found.append(Target(entry: entry, backend: backend))
+            } else if scope.count == 1, let index = Int(backendName), backends.indices.contains(index) {
+                found.append(Target(entry: entry, backend: backends[index]))
             }
         }
-        func unknown(_ name: String) -> Reply {
-            failure("no backend \"\(name)\"; backends: \(registry.backends.map(\.description).joined(separator: ", "))", json: command.json)
-        }
+        guard found.isEmpty else { return .success(found) }
+        let known = scope.map { entry in
+            let list = entry.proxy.registry.backends.map(\.description).joined(separator: ", ")
+            return listeners.isNamed ? "\(entry.name): \(list)" : list
+        }.joined(separator: "; ")
+        return .failure(ControlFailure("no backend \"\(name)\"; backends: \(known)"))
+    }
+
+    /// Why a command could not run.
+    struct ControlFailure: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    public func run(_ command: ControlCommand) async -> Reply {
         switch command.action {
         case .help:
             return success(ControlCommand.usage.joined(separator: "\n"), json: command.json ? .array(ControlCommand.usage.map(JSON.string)) : nil)
@@ -56,73 +105,38 @@ public struct ControlService: Sendable {
         case .showStats:
             let lines = await stats.lines()
             return success(lines.joined(separator: "\n"), json: command.json ? .object([("stats", .array(lines.map(JSON.string)))]) : nil)
-        case .disable(let name), .enable(let name), .drain(let name):
-            guard let target = backend(name) else { return unknown(name) }
-            let state: AdministrativeState =
-                switch command.action {
-                case .disable: .disabled
-                case .drain: .draining
-                default: .enabled
-                }
-            if let member = proxy.groupMember {
-                // For the whole group, through etcd: every member applies it from the decision.
-                do {
-                    let changed = try await member.setAdministrativeState(target.endpoint, state, by: "an operator on \(member.settings.member)")
-                    let text = "\(target) is \(state.rawValue) for group \(member.settings.name)" + (changed ? "" : " (it was already)")
-                    return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("state", .string(state.rawValue)), ("group", .string(member.settings.name))]) : nil)
-                } catch {
-                    return failure("cannot set \(target) \(state.rawValue) for group \(member.settings.name): \(error)", json: command.json)
-                }
+        case .disable(let name), .enable(let name), .drain(let name), .shutdownSessions(let name), .failback(let name):
+            let targets: [Target]
+            switch self.targets(name) {
+            case .success(let found): targets = found
+            case .failure(let problem): return failure(problem.message, json: command.json)
             }
-            await registry.setAdministrativeState(target, state)
-            let open = target.connections.count
-            let text =
-                switch state {
-                case .enabled: "\(target) is enabled: back in rotation"
-                case .disabled: "\(target) is disabled: no new connections; \(open) open connection(s) go on"
-                case .draining: "\(target) is draining: no new connections; \(open) open connection(s) left"
-                }
-            return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("state", .string(state.rawValue)), ("open_connections", .int(open))]) : nil)
-        case .shutdownSessions(let name):
-            guard let target = backend(name) else { return unknown(name) }
-            let closed = target.connections.closeAll()
-            return success("closed \(closed) connection(s) on \(target)", json: command.json ? .object([("backend", .string("\(target)")), ("closed", .int(closed))]) : nil)
-        case .failback(let name):
-            guard let target = backend(name) else { return unknown(name) }
-            guard let status = proxy.registry.snapshot.status(of: target) else { return unknown(name) }
-            if let member = proxy.groupMember {
-                // The group holds it, for every member: release it in etcd.
-                do {
-                    let released = try await member.release(target.endpoint, by: "an operator on \(member.settings.member)")
-                    let text = released ? "\(target) is back in rotation for group \(member.settings.name)" : "\(target) is not held by group \(member.settings.name): nothing to allow back"
-                    return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(released))]) : nil)
-                } catch {
-                    return failure("cannot reach etcd to allow \(target) back for group \(member.settings.name): \(error)", json: command.json)
-                }
+            var texts: [String] = []
+            var objects: [JSON] = []
+            for target in targets {
+                let outcome = await apply(command.action, to: target)
+                guard outcome.ok else { return failure(outcome.text, json: command.json) }
+                let prefix = listeners.isNamed ? "\(target.entry.name): " : ""
+                texts.append(prefix + outcome.text)
+                objects.append(.object((listeners.isNamed ? [("listener", .string(target.entry.name))] : []) + outcome.fields))
             }
-            var held = await registry.releaseHold(target)
-            if status.administrativeState != .enabled {
-                await registry.setAdministrativeState(target, .enabled)
-                held = true
-            }
-            let text = held
-                ? "\(target) is back in rotation" + (status.isUp ? "" : " (it is down: new clients go to it once it answers)")
-                : "\(target) is not held: nothing to allow back"
-            return success(text, json: command.json ? .object([("backend", .string("\(target)")), ("was_held", .bool(held))]) : nil)
+            // One backend on one listener answers as it always did; several answer as a list.
+            let json: JSON? = command.json ? (objects.count == 1 ? objects[0] : .object([("results", .array(objects))])) : nil
+            return success(texts.joined(separator: "\n"), json: json)
         case .handOver(let path):
-            let listening = proxy.listeningDescriptors
+            let listening = listeners.listeningDescriptors
             do {
                 try ListenerHandover.send(listening, to: path)
             } catch {
                 return failure("cannot hand the listening sockets over: \(error)", json: command.json)
             }
-            proxy.logger.notice(
+            logger.notice(
                 "handed \(listening.count) listening socket(s) over to a new process (an upgrade); both accept until it asks this one to retire",
                 metadata: ["event": "hand_over"])
             return success("handed over \(listening.count) listening socket(s)", json: command.json ? .object([("sockets", .int(listening.count))]) : nil)
         case .retire:
-            let open = proxy.counters.values.openClientConnections
-            proxy.logger.notice("retiring at the request of the process that took the listening sockets over", metadata: ["event": "retire"])
+            let open = listeners.openClientConnections
+            logger.notice("retiring at the request of the process that took the listening sockets over", metadata: ["event": "retire"])
             // After the answer is on its way: then as on SIGTERM (stop accepting, close the
             // control socket and metrics, let connections finish within -shutdown-grace).
             Task {
@@ -130,6 +144,12 @@ public struct ControlService: Sendable {
                 kill(getpid(), SIGTERM)
             }
             return success("retiring: no new connections here; \(open) open connection(s) finish within the shutdown grace", json: command.json ? .object([("open_connections", .int(open))]) : nil)
+        case .reload:
+            guard let reload else {
+                return failure("nothing to reload: this process was started without -config (its command line is its whole configuration)", json: command.json)
+            }
+            let outcome = await reload()
+            return outcome.ok ? success(outcome.text, json: command.json ? .object([("result", .string(outcome.text))]) : nil) : failure(outcome.text, json: command.json)
         case .profileStart(let path):
             guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }
             do { return success(try profiling.start(writingTo: path), json: nil) } catch { return failure("\(error)", json: command.json) }
@@ -139,63 +159,160 @@ public struct ControlService: Sendable {
         }
     }
 
-    private func showBackends(json: Bool) async -> Reply {
-        let reports = await proxy.registry.reports()
-        let current = proxy.registry.snapshot.current
-        if json {
-            let entries = reports.map { report -> JSON in
-                let c = report.counters
-                return .object([
-                    ("index", .int(report.position)),
-                    ("address", .string("\(report.backend)")),
-                    ("state", .string(report.health)),
-                    ("admin", .string(report.administrativeState.rawValue)),
-                    ("held", .bool(report.isHeld)),
-                    ("new", .bool(report.isNew)),
-                    ("in_use", .bool(report.backend === current)),
-                    ("active_connections", .int(c.activeConnections)),
-                    ("connections_total", .int(c.connectionsTotal)),
-                    ("bytes_from_client", .int(c.bytesFromClient)),
-                    ("bytes_to_client", .int(c.bytesToClient)),
-                    ("connect_errors", .int(c.connectErrors)),
-                    ("downtime_seconds", .double(report.downtime.seconds)),
-                    ("since_last_change_seconds", report.sinceLastChange.map { .double($0.seconds) } ?? .null),
-                    ("last_error", report.lastError.map(JSON.string) ?? .null),
-                    ("server", report.server.map(Self.serverJSON) ?? .null),
-                ])
+    /// What one backend command did on one listener: its words and its JSON fields.
+    struct Outcome {
+        let ok: Bool
+        let text: String
+        var fields: [(String, JSON)] = []
+    }
+
+    private func apply(_ action: ControlCommand.Action, to target: Target) async -> Outcome {
+        let proxy = target.entry.proxy
+        let registry = proxy.registry
+        let backend = target.backend
+        switch action {
+        case .disable, .enable, .drain:
+            let state: AdministrativeState =
+                switch action {
+                case .disable: .disabled
+                case .drain: .draining
+                default: .enabled
+                }
+            if let member = proxy.groupMember {
+                // For the whole group, through etcd: every member applies it from the decision.
+                do {
+                    let changed = try await member.setAdministrativeState(backend.endpoint, state, by: "an operator on \(member.settings.member)")
+                    let text = "\(backend) is \(state.rawValue) for group \(member.settings.name)" + (changed ? "" : " (it was already)")
+                    return Outcome(ok: true, text: text, fields: [("backend", .string("\(backend)")), ("state", .string(state.rawValue)), ("group", .string(member.settings.name))])
+                } catch {
+                    return Outcome(ok: false, text: "cannot set \(backend) \(state.rawValue) for group \(member.settings.name): \(error)")
+                }
             }
-            let refusal = proxy.registry.snapshot.refusalReason.map(JSON.string) ?? .null
-            var fields: [(String, JSON)] = [("backends", .array(entries)), ("refusing", refusal)]
-            if let source = proxy.backendSource {
-                let status = source.status
-                fields.append(
-                    (
-                        "etcd",
-                        .object([
-                            ("prefix", .string(source.settings.prefix)), ("layout", .string(source.settings.layout.rawValue)),
-                            ("reachable", .bool(status.reachable)), ("revision", .int(Int(status.revision))),
-                            ("problem", status.problem.map(JSON.string) ?? .null), ("changes", .int(status.changes)),
-                        ])
-                    ))
+            await registry.setAdministrativeState(backend, state)
+            let open = backend.connections.count
+            let text =
+                switch state {
+                case .enabled: "\(backend) is enabled: back in rotation"
+                case .disabled: "\(backend) is disabled: no new connections; \(open) open connection(s) go on"
+                case .draining: "\(backend) is draining: no new connections; \(open) open connection(s) left"
+                }
+            return Outcome(ok: true, text: text, fields: [("backend", .string("\(backend)")), ("state", .string(state.rawValue)), ("open_connections", .int(open))])
+        case .shutdownSessions:
+            let closed = backend.connections.closeAll()
+            return Outcome(ok: true, text: "closed \(closed) connection(s) on \(backend)", fields: [("backend", .string("\(backend)")), ("closed", .int(closed))])
+        case .failback:
+            guard let status = registry.snapshot.status(of: backend) else {
+                return Outcome(ok: false, text: "no backend \"\(backend)\" any more")
             }
             if let member = proxy.groupMember {
-                let group = member.status
-                fields.append(
-                    (
-                        "group",
-                        .object([
-                            ("name", .string(member.settings.name)), ("member", .string(member.settings.member)),
-                            ("leader", group.leader.map(JSON.string) ?? .null), ("is_leader", .bool(group.isLeader)),
-                            ("decision", group.decision?.backend.map(JSON.string) ?? .null), ("epoch", .int(Int(group.decision?.epoch ?? 0))),
-                            ("held", .array((group.decision?.held ?? []).map(JSON.string))),
-                            ("disabled", .array((group.decision?.disabled ?? []).map(JSON.string))),
-                            ("draining", .array((group.decision?.draining ?? []).map(JSON.string))), ("live_members", .int(group.liveMembers)),
-                            ("lost", group.lost.map(JSON.string) ?? .null),
-                        ])
-                    ))
+                // The group holds it, for every member: release it in etcd.
+                do {
+                    let released = try await member.release(backend.endpoint, by: "an operator on \(member.settings.member)")
+                    let text = released ? "\(backend) is back in rotation for group \(member.settings.name)" : "\(backend) is not held by group \(member.settings.name): nothing to allow back"
+                    return Outcome(ok: true, text: text, fields: [("backend", .string("\(backend)")), ("was_held", .bool(released))])
+                } catch {
+                    return Outcome(ok: false, text: "cannot reach etcd to allow \(backend) back for group \(member.settings.name): \(error)")
+                }
             }
-            return success("", json: .object(fields))
+            var held = await registry.releaseHold(backend)
+            if status.administrativeState != .enabled {
+                await registry.setAdministrativeState(backend, .enabled)
+                held = true
+            }
+            let text = held
+                ? "\(backend) is back in rotation" + (status.isUp ? "" : " (it is down: new clients go to it once it answers)")
+                : "\(backend) is not held: nothing to allow back"
+            return Outcome(ok: true, text: text, fields: [("backend", .string("\(backend)")), ("was_held", .bool(held))])
+        default:
+            return Outcome(ok: false, text: "not a backend command")
         }
+    }
+
+    private func showBackends(json: Bool) async -> Reply {
+        let all = listeners.all
+        if !listeners.isNamed, let only = all.first, all.count == 1 {
+            // One listener from a command line: the answer it always had.
+            if json { return success("", json: .object(await Self.backendsJSON(only.proxy))) }
+            return success(await Self.backendsText(only.proxy), json: nil)
+        }
+        if json {
+            var entries: [JSON] = []
+            for entry in all {
+                let address = entry.proxy.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "\(entry.proxy.configuration.listen)"
+                entries.append(.object([("name", .string(entry.name)), ("listen", .string(address))] + (await Self.backendsJSON(entry.proxy))))
+            }
+            return success("", json: .object([("listeners", .array(entries))]))
+        }
+        var sections: [String] = []
+        for entry in all {
+            let address = entry.proxy.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "\(entry.proxy.configuration.listen)"
+            sections.append("listener \(entry.name) on \(address) (balance \(entry.proxy.configuration.balance.rawValue)):\n" + (await Self.backendsText(entry.proxy)))
+        }
+        return success(sections.isEmpty ? "no listener" : sections.joined(separator: "\n"), json: nil)
+    }
+
+    /// One listener's backends, its etcd source and its group, as JSON fields.
+    private static func backendsJSON(_ proxy: TCPFallbackProxy) async -> [(String, JSON)] {
+        let reports = await proxy.registry.reports()
+        let current = proxy.registry.snapshot.current
+        let entries = reports.map { report -> JSON in
+            let c = report.counters
+            return .object([
+                ("index", .int(report.position)),
+                ("address", .string("\(report.backend)")),
+                ("state", .string(report.health)),
+                ("admin", .string(report.administrativeState.rawValue)),
+                ("held", .bool(report.isHeld)),
+                ("new", .bool(report.isNew)),
+                ("in_use", .bool(report.backend === current)),
+                ("active_connections", .int(c.activeConnections)),
+                ("connections_total", .int(c.connectionsTotal)),
+                ("bytes_from_client", .int(c.bytesFromClient)),
+                ("bytes_to_client", .int(c.bytesToClient)),
+                ("connect_errors", .int(c.connectErrors)),
+                ("downtime_seconds", .double(report.downtime.seconds)),
+                ("since_last_change_seconds", report.sinceLastChange.map { .double($0.seconds) } ?? .null),
+                ("last_error", report.lastError.map(JSON.string) ?? .null),
+                ("server", report.server.map(Self.serverJSON) ?? .null),
+            ])
+        }
+        let refusal = proxy.registry.snapshot.refusalReason.map(JSON.string) ?? .null
+        var fields: [(String, JSON)] = [("backends", .array(entries)), ("refusing", refusal)]
+        if let source = proxy.backendSource {
+            let status = source.status
+            fields.append(
+                (
+                    "etcd",
+                    .object([
+                        ("prefix", .string(source.settings.prefix)), ("layout", .string(source.settings.layout.rawValue)),
+                        ("reachable", .bool(status.reachable)), ("revision", .int(Int(status.revision))),
+                        ("problem", status.problem.map(JSON.string) ?? .null), ("changes", .int(status.changes)),
+                    ])
+                ))
+        }
+        if let member = proxy.groupMember {
+            let group = member.status
+            fields.append(
+                (
+                    "group",
+                    .object([
+                        ("name", .string(member.settings.name)), ("member", .string(member.settings.member)),
+                        ("leader", group.leader.map(JSON.string) ?? .null), ("is_leader", .bool(group.isLeader)),
+                        ("decision", group.decision?.backend.map(JSON.string) ?? .null), ("epoch", .int(Int(group.decision?.epoch ?? 0))),
+                        ("held", .array((group.decision?.held ?? []).map(JSON.string))),
+                        ("disabled", .array((group.decision?.disabled ?? []).map(JSON.string))),
+                        ("draining", .array((group.decision?.draining ?? []).map(JSON.string))), ("live_members", .int(group.liveMembers)),
+                        ("lost", group.lost.map(JSON.string) ?? .null),
+                    ])
+                ))
+        }
+        return fields
+    }
+
+    /// One listener's backends as a table, then its etcd source and its group.
+    private static func backendsText(_ proxy: TCPFallbackProxy) async -> String {
+        let reports = await proxy.registry.reports()
+        let current = proxy.registry.snapshot.current
         // New columns go last: scripts may read the earlier ones by position.
         var rows = [["#", "backend", "state", "in use", "active", "total", "from client", "to client", "errors", "last change", "server"]]
         for report in reports {
@@ -231,7 +348,7 @@ public struct ControlService: Sendable {
                 source += "\nthis member sees \(current) down; it follows the group's decision, which a quorum keeps"
             }
         }
-        return success(text + refusal + source, json: nil)
+        return text + refusal + source
     }
 
     /// A server's role in a few characters: "writable", "read-only", "replica 3s", "replica stopped".

@@ -57,14 +57,14 @@ public enum ListenerHandover {
         }
         // The old process connects and passes the sockets before it answers: the connection
         // waits in the backlog until it is accepted below.
-        let answer: String
+        let answer: ControlExchange.Answer
         do {
             answer = try ControlExchange.send("hand-over \(path)", to: controlPath, timeout: timeout)
         } catch {
             throw Failure(description: error.description)
         }
-        guard !ControlExchange.isFailure(answer) else {
-            throw Failure(description: "the running process refused to hand its sockets over: \(answer)")
+        guard answer.ok else {
+            throw Failure(description: "the running process refused to hand its sockets over: \(answer.text)")
         }
         var ready = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
         guard poll(&ready, 1, Int32(timeout * 1000)) == 1 else { throw Failure(description: "the running process did not pass its sockets") }
@@ -91,13 +91,13 @@ public enum ListenerHandover {
     /// New process, once it serves the sockets: asks the old one to retire, and waits until
     /// its control socket is gone (it closes it first), so this process can open its own.
     public static func retire(_ controlPath: String, timeout: Int = 10) throws(Failure) {
-        let answer: String
+        let answer: ControlExchange.Answer
         do {
             answer = try ControlExchange.send("retire", to: controlPath, timeout: timeout)
         } catch {
             throw Failure(description: error.description)
         }
-        guard !ControlExchange.isFailure(answer) else { throw Failure(description: "the running process did not retire: \(answer)") }
+        guard answer.ok else { throw Failure(description: "the running process did not retire: \(answer.text)") }
         for _ in 0..<(timeout * 100) {
             if !ControlExchange.answers(controlPath) { return }
             usleep(10_000)

@@ -19,6 +19,8 @@ public struct SinkLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        sink.write(LogRecord(level: event.level, message: "\(event.message)", metadata: fields))
+        // A listener of a configuration file names itself first, on every destination.
+        let listener = fields["listener"].map { "[\($0)] " } ?? ""
+        sink.write(LogRecord(level: event.level, message: listener + "\(event.message)", metadata: fields))
     }
 }

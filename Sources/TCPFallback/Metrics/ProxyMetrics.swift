@@ -9,10 +9,10 @@ import Synchronization
 /// connections) are read at scrape time instead, so counting them costs the data path nothing
 /// more.
 public final class ProxyMetrics: Sendable {
-    private let proxy: TCPFallbackProxy
-    private let registry = PrometheusCollectorRegistry()
-    /// Totals already added to each Prometheus counter, to add only the difference.
-    private let exported = Locked<[String: Int]>([:])
+    private let listeners: ListenerSet
+    /// Probes, recorded as they happen; kept for the life of the process.
+    private let events = PrometheusCollectorRegistry()
+    private let observed = Locked<Set<ObjectIdentifier>>([])
 
     /// Buckets of the probe latency histogram.
     public static let checkDurationBuckets: [Duration] = [
@@ -20,67 +20,90 @@ public final class ProxyMetrics: Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
     ]
 
-    public init(proxy: TCPFallbackProxy) async {
-        self.proxy = proxy
-        var factory = PrometheusMetricsFactory(registry: registry)
+    public init(listeners: ListenerSet) async {
+        self.listeners = listeners
+        for entry in listeners.all { await observe(entry) }
+    }
+
+    /// Records the probes of a listener (those a reload adds are observed at the first scrape).
+    private func observe(_ entry: ListenerSet.Entry) async {
+        guard observed.withLock({ $0.insert(ObjectIdentifier(entry.proxy)).inserted }) else { return }
+        var factory = PrometheusMetricsFactory(registry: events)
         factory.durationHistogramBuckets = ["tcp_fallback_backend_check_duration_seconds": Self.checkDurationBuckets]
         let metricsFactory = factory
-        await proxy.registry.observeProbes { backend, duration, succeeded in
+        let listener = listeners.isNamed ? [("listener", entry.name)] : []
+        await entry.proxy.registry.observeProbes { backend, duration, succeeded in
             Counter(
                 label: "tcp_fallback_backend_checks_total",
-                dimensions: [("backend", "\(backend)"), ("result", succeeded ? "success" : "failure")],
+                dimensions: listener + [("backend", "\(backend)"), ("result", succeeded ? "success" : "failure")],
                 factory: metricsFactory
             ).increment()
-            Timer(label: "tcp_fallback_backend_check_duration_seconds", dimensions: [("backend", "\(backend)")], factory: metricsFactory)
+            Timer(label: "tcp_fallback_backend_check_duration_seconds", dimensions: listener + [("backend", "\(backend)")], factory: metricsFactory)
                 .recordNanoseconds(duration.nanosecondsClamped)
         }
     }
 
-    /// The text a scrape of `/metrics` returns.
+    /// The text a scrape of `/metrics` returns. Figures read now go to a registry made for
+    /// this scrape, so a listener or backend that is gone leaves no stale series behind.
     public func render() async -> String {
+        let scrape = Scrape()
+        scrape.gauge("tcp_fallback_build_info", [("version", TCPFallbackVersion.current)], 1, help: "The running version.")
+        for entry in listeners.all {
+            await observe(entry)
+            await scrape.add(entry.proxy, labels: listeners.isNamed ? [("listener", entry.name)] : [])
+        }
+        return scrape.registry.emitToString() + events.emitToString()
+    }
+}
+
+/// One scrape's figures.
+private struct Scrape {
+    let registry = PrometheusCollectorRegistry()
+
+    func add(_ proxy: TCPFallbackProxy, labels listenerLabels: [(String, String)]) async {
         let reports = await proxy.registry.reports()
         let snapshot = proxy.registry.snapshot
         let listener = proxy.counters.values
+        let base = listenerLabels
 
-        gauge("tcp_fallback_build_info", [("version", TCPFallbackVersion.current)], 1, help: "The running version.")
-        count("tcp_fallback_accepted_connections_total", [], listener.acceptedConnections, help: "Client connections accepted.")
-        count("tcp_fallback_accept_errors_total", [], listener.acceptErrors, help: "Failed accepts (EMFILE, ENFILE, ...).")
+        count("tcp_fallback_accepted_connections_total", base, listener.acceptedConnections, help: "Client connections accepted.")
+        count("tcp_fallback_accept_errors_total", base, listener.acceptErrors, help: "Failed accepts (EMFILE, ENFILE, ...).")
         count(
-            "tcp_fallback_failovers_total", [], listener.failovers,
+            "tcp_fallback_failovers_total", base, listener.failovers,
             help: "Backend connection attempts that failed and passed their client on to the next backend.")
         gauge(
-            "tcp_fallback_open_connections", [], Double(listener.openClientConnections),
+            "tcp_fallback_open_connections", base, Double(listener.openClientConnections),
             help: "Client connections open, including those still connecting.")
         gauge(
-            "tcp_fallback_max_connections", [], Double(proxy.configuration.maxConnections ?? 0),
+            "tcp_fallback_max_connections", base, Double(proxy.configuration.maxConnections ?? 0),
             help: "The limit of open client connections (-maxconn); 0: none.")
         count(
-            "tcp_fallback_max_connections_reached_total", [], listener.maxConnectionsReached,
+            "tcp_fallback_max_connections_reached_total", base, listener.maxConnectionsReached,
             help: "Times accepting paused because -maxconn client connections were open.")
         count(
-            "tcp_fallback_spliced_bytes_total", [], listener.splicedBytes,
+            "tcp_fallback_spliced_bytes_total", base, listener.splicedBytes,
             help: "Bytes relayed with splice(2), both ways (-splice); also in the backends' byte counters.")
         gauge(
-            "tcp_fallback_split_brain", [], snapshot.splitBrain == nil ? 0 : 1,
+            "tcp_fallback_split_brain", base, snapshot.splitBrain == nil ? 0 : 1,
             help: "1 while several backends are writable at once and -split-brain refuse refuses new writer connections.")
-        gauge("tcp_fallback_data_loops", [], Double(proxy.dataLoopCount), help: "Data-path threads.")
+        gauge("tcp_fallback_data_loops", base, Double(proxy.dataLoopCount), help: "Data-path threads.")
         if let source = proxy.backendSource {
             let status = source.status
-            gauge("tcp_fallback_etcd_reachable", [], status.reachable ? 1 : 0, help: "1 while etcd answers (-etcd).")
-            gauge("tcp_fallback_etcd_revision", [], Double(status.revision), help: "The etcd revision of the last list of backends read.")
-            count("tcp_fallback_backend_list_changes_total", [], status.changes, help: "Lists from etcd that changed the backends.")
+            gauge("tcp_fallback_etcd_reachable", base, status.reachable ? 1 : 0, help: "1 while etcd answers (-etcd).")
+            gauge("tcp_fallback_etcd_revision", base, Double(status.revision), help: "The etcd revision of the last list of backends read.")
+            count("tcp_fallback_backend_list_changes_total", base, status.changes, help: "Lists from etcd that changed the backends.")
         }
         if let member = proxy.groupMember {
             let group = member.status
-            gauge("tcp_fallback_group_leader", [], group.isLeader ? 1 : 0, help: "1 while this member decides for its group (-etcd-group).")
-            gauge("tcp_fallback_group_epoch", [], Double(group.decision?.epoch ?? 0), help: "The epoch of the group decision this member follows.")
-            gauge("tcp_fallback_group_live_members", [], Double(group.liveMembers), help: "Members of the group with a live lease, as this member sees them.")
-            gauge("tcp_fallback_group_etcd_lost", [], group.lost == nil ? 0 : 1, help: "1 while this member has lost etcd (its lease expired).")
+            gauge("tcp_fallback_group_leader", base, group.isLeader ? 1 : 0, help: "1 while this member decides for its group (-etcd-group).")
+            gauge("tcp_fallback_group_epoch", base, Double(group.decision?.epoch ?? 0), help: "The epoch of the group decision this member follows.")
+            gauge("tcp_fallback_group_live_members", base, Double(group.liveMembers), help: "Members of the group with a live lease, as this member sees them.")
+            gauge("tcp_fallback_group_etcd_lost", base, group.lost == nil ? 0 : 1, help: "1 while this member has lost etcd (its lease expired).")
         }
-        gauge("tcp_fallback_backends", [], Double(reports.count), help: "Backends in the current list.")
+        gauge("tcp_fallback_backends", base, Double(reports.count), help: "Backends in the current list.")
 
         for report in reports {
-            let labels = [("backend", "\(report.backend)")]
+            let labels = base + [("backend", "\(report.backend)")]
             for candidate in BackendRegistry.Report.states {
                 gauge(
                     "tcp_fallback_backend_state", labels + [("state", candidate)], candidate == report.state ? 1 : 0,
@@ -108,22 +131,14 @@ public final class ProxyMetrics: Sendable {
                 "tcp_fallback_backend_last_change_timestamp_seconds", labels, report.lastChangeWallTime ?? 0,
                 help: "When the backend last went down or came back, in seconds since 1970; 0 if never.")
         }
-        return registry.emitToString()
     }
 
-    /// Brings a Prometheus counter up to `total`.
-    private func count(_ name: String, _ labels: [(String, String)], _ total: Int, help: String) {
-        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-        let delta = exported.withLock { exported -> Int in
-            let delta = max(0, total - (exported[key] ?? 0))
-            exported[key] = max(total, exported[key] ?? 0)
-            return delta
-        }
-        let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
-        if delta > 0 { counter.increment(by: Int64(delta)) }
+    /// A counter at `total`, as the data path counted it.
+    func count(_ name: String, _ labels: [(String, String)], _ total: Int, help: String) {
+        registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels).increment(by: Int64(max(0, total)))
     }
 
-    private func gauge(_ name: String, _ labels: [(String, String)], _ value: Double, help: String) {
+    func gauge(_ name: String, _ labels: [(String, String)], _ value: Double, help: String) {
         registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels).set(to: value)
     }
 

@@ -31,10 +31,12 @@ public final class TCPFallbackProxy: Sendable {
         let loops: [DataLoop]
         let threads: [LoopThread]
         let address: SocketAddress
-        /// Listening sockets of our own (the loops close them) or systemd's (closed here).
-        let inherited: [Int32]
-        /// Every listening socket, for a hand-over to a new process (an upgrade).
-        let listening: [Int32]
+        /// Listening sockets of our own (the loops close them) or systemd's (closed here); empty
+        /// once accepting stopped.
+        var inherited: [Int32]
+        /// Every listening socket, for a hand-over to a new process (an upgrade); empty once
+        /// accepting stopped.
+        var listening: [Int32]
     }
 
     /// Why the listener could not be opened.
@@ -244,6 +246,20 @@ public final class TCPFallbackProxy: Sendable {
     /// The address the listener is bound to, once started.
     public var localAddress: SocketAddress? { running.withLock { $0?.address } }
 
+    /// Stops accepting and closes the listening sockets; open connections go on. A reload
+    /// that removes the listener calls it first, so that another may bind the port at once.
+    public func stopAccepting() async {
+        let stopping = running.withLock { running -> (loops: [DataLoop], inherited: [Int32])? in
+            guard let current = running, !current.listening.isEmpty else { return nil }
+            running?.inherited = []
+            running?.listening = []
+            return (current.loops, current.inherited)
+        }
+        guard let stopping else { return }
+        await Self.everyLoop(stopping.loops) { loop, done in loop.mailbox.post(.stopAccepting(done: done)) }
+        for fd in stopping.inherited { SocketCalls.close(fd) }
+    }
+
     /// Stops accepting, lets open connections finish for up to `grace`, closes the rest, and
     /// stops the loops.
     public func shutdown(grace: Duration) async {
@@ -252,9 +268,8 @@ public final class TCPFallbackProxy: Sendable {
             await task.value
         }
         await etcdClient?.shutdown()
+        await stopAccepting()
         if let running = running.withLock({ running in defer { running = nil }; return running }) {
-            await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stopAccepting(done: done)) }
-            for fd in running.inherited { SocketCalls.close(fd) }
             await waitForConnections(grace: grace)
             // Stopping a loop closes every connection still open on it.
             await Self.everyLoop(running.loops) { loop, done in loop.mailbox.post(.stop(done: done)) }

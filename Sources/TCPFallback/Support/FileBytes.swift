@@ -5,8 +5,8 @@ import Musl
 #endif
 
 /// Whole-file reads and atomic writes, without Foundation.
-enum FileBytes {
-    static func read(_ path: String) -> [UInt8]? {
+public enum FileBytes {
+    public static func read(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

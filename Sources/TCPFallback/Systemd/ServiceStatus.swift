@@ -14,4 +14,18 @@ public enum ServiceStatus {
         } ?? ""
         return "serving via \(current)\(group) (\(up) of \(total) backend\(total == 1 ? "" : "s") up), \(connections)"
     }
+
+    /// Several named listeners: each one's backend in a few words, then the connections of all.
+    public static func describe(_ listeners: [(name: String, snapshot: RegistrySnapshot)], openConnections: Int) -> String {
+        let parts = listeners.map { name, snapshot -> String in
+            let up = snapshot.backends.filter(\.isUp).count
+            let total = snapshot.backends.count
+            guard let current = snapshot.current else {
+                return "\(name): " + (snapshot.refusalReason.map { "refusing (\($0))" } ?? "no backend up") + " (\(up) of \(total) up)"
+            }
+            return "\(name): via \(current) (\(up) of \(total) up)"
+        }
+        let connections = "\(openConnections) connection\(openConnections == 1 ? "" : "s")"
+        return (parts.isEmpty ? "no listener" : parts.joined(separator: "; ")) + ", " + connections
+    }
 }

@@ -88,6 +88,22 @@ public enum SocketActivation {
 
     /// The sockets `selection` designates; closes the others.
     public static func select(_ sockets: [InheritedSocket], _ selection: Selection) throws(SelectionError) -> [InheritedSocket] {
+        let chosen: [InheritedSocket]
+        do {
+            chosen = try choose(sockets, selection)
+        } catch {
+            for socket in sockets { close(socket.descriptor) }
+            throw error
+        }
+        for socket in sockets where !chosen.contains(where: { $0.descriptor == socket.descriptor }) {
+            close(socket.descriptor)
+        }
+        return chosen
+    }
+
+    /// The sockets `selection` designates, closing none: several listeners of a configuration
+    /// file choose from the same sockets, and the caller closes those no one chose.
+    public static func choose(_ sockets: [InheritedSocket], _ selection: Selection) throws(SelectionError) -> [InheritedSocket] {
         let streams = sockets.filter { $0.address != nil }
         let chosen: [InheritedSocket]
         switch selection {
@@ -101,9 +117,6 @@ public enum SocketActivation {
                 let wildcard = endpoint.host.isEmpty || endpoint.host == "0.0.0.0" || endpoint.host == "::"
                 return wildcard || address.isWildcard || address.host == endpoint.host
             }
-        }
-        for socket in sockets where !chosen.contains(where: { $0.descriptor == socket.descriptor }) {
-            close(socket.descriptor)
         }
         guard !chosen.isEmpty else {
             let passed = sockets.isEmpty ? "none" : sockets.map(\.description).joined(separator: ", ")

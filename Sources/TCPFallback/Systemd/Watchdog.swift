@@ -5,35 +5,39 @@ import Synchronization
 /// alive: each ping round asks every loop to check in, and the next ping goes out only if
 /// all of them did. A loop that hangs stops the pings, and systemd restarts the service.
 public final class Watchdog: Sendable {
-    private let loops: [any WatchedLoop]
+    /// The loops that must check in, asked anew each round: a reload adds and removes listeners.
+    private let loops: @Sendable () -> [any WatchedLoop]
     private let timer: any EventLoop
     private let period: TimeAmount
     private let ping: @Sendable () -> Void
-    /// Round in which each loop last checked in.
-    private let checkIns: Locked<[Int]>
-    private let round = Locked(0)
+    private let state = Locked(RoundState())
     private let task = Locked<RepeatedTask?>(nil)
+
+    /// The current round and the loops that have not checked in for it yet.
+    private struct RoundState {
+        var round = 0
+        var outstanding: Set<ObjectIdentifier> = []
+    }
 
     /// - Parameters:
     ///   - interval: the watchdog interval (`WATCHDOG_USEC`); pings go out every half of it.
     ///   - ping: sends `WATCHDOG=1`.
     public convenience init(group: any EventLoopGroup, interval: Duration, ping: @escaping @Sendable () -> Void) {
-        self.init(loops: group.makeIterator().map { NIOWatchedLoop(loop: $0) }, timer: group.next(), interval: interval, ping: ping)
+        let loops: [any WatchedLoop] = group.makeIterator().map { NIOWatchedLoop(loop: $0) }
+        self.init(loops: { loops }, timer: group.next(), interval: interval, ping: ping)
     }
 
     /// - Parameters:
-    ///   - loops: every loop that must check in (the proxy's `watchedLoops`).
+    ///   - loops: every loop that must check in now (the listeners' `watchedLoops`).
     ///   - timer: where the pings are scheduled.
-    public init(loops: [any WatchedLoop], timer: any EventLoop, interval: Duration, ping: @escaping @Sendable () -> Void) {
+    public init(loops: @escaping @Sendable () -> [any WatchedLoop], timer: any EventLoop, interval: Duration, ping: @escaping @Sendable () -> Void) {
         self.loops = loops
         self.timer = timer
         self.period = TimeAmount(interval / 2)
         self.ping = ping
-        self.checkIns = Locked(Array(repeating: 0, count: loops.count))
     }
 
     public func start() {
-        guard !loops.isEmpty else { return }
         let scheduled = timer.scheduleRepeatedTask(initialDelay: .zero, delay: period) { [self] _ in
             tick()
         }
@@ -45,17 +49,24 @@ public final class Watchdog: Sendable {
     }
 
     private func tick() {
-        let current = round.withLock { value -> Int in
-            defer { value += 1 }
-            return value
+        let loops = loops()
+        let present = Set(loops.map(\.identity))
+        // Round 0 has no check-ins to look at yet; afterwards every loop of the previous round
+        // that still runs must have answered it (a loop of a listener removed meanwhile does
+        // not count: it stopped on purpose).
+        let (current, allAlive) = state.withLock { state -> (Int, Bool) in
+            let alive = state.round == 0 || state.outstanding.isDisjoint(with: present)
+            state.round += 1
+            state.outstanding = present
+            return (state.round, alive)
         }
-        // Round 0 has no check-ins to look at yet; afterwards all loops must have answered
-        // the previous round.
-        let allAlive = current == 0 || checkIns.withLock { $0.allSatisfy { $0 == current - 1 } }
         if allAlive { ping() }
-        for (index, loop) in loops.enumerated() {
+        for loop in loops {
+            let identity = loop.identity
             loop.checkIn { [self] in
-                checkIns.withLock { $0[index] = current }
+                state.withLock { state in
+                    if state.round == current { state.outstanding.remove(identity) }
+                }
             }
         }
     }
@@ -65,6 +76,8 @@ public final class Watchdog: Sendable {
 public protocol WatchedLoop: Sendable {
     /// Runs `work` on the loop's own thread, soon.
     func checkIn(_ work: @escaping @Sendable () -> Void)
+    /// Tells this loop from the others across rounds.
+    var identity: ObjectIdentifier { get }
 }
 
 /// A SwiftNIO event loop as a `WatchedLoop`.
@@ -74,8 +87,12 @@ public struct NIOWatchedLoop: WatchedLoop {
     public init(loop: any EventLoop) { self.loop = loop }
 
     public func checkIn(_ work: @escaping @Sendable () -> Void) { loop.execute(work) }
+
+    public var identity: ObjectIdentifier { ObjectIdentifier(loop) }
 }
 
 extension DataLoop: WatchedLoop {
     func checkIn(_ work: @escaping @Sendable () -> Void) { mailbox.post(.run(work)) }
+
+    var identity: ObjectIdentifier { ObjectIdentifier(self) }
 }

@@ -1,0 +1,149 @@
+import Logging
+import TCPFallback
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Re-reads the configuration file and applies what changed (SIGHUP, `ctl reload`): new
+/// listeners open, removed ones stop accepting while their connections go on, changed backends
+/// are replaced in place, and a listener whose other settings changed restarts on its own
+/// sockets. A file that does not load changes nothing. One reload runs at a time.
+actor ConfigurationReloader {
+    private let commandLine: [String]
+    private let listeners: ListenerSet
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let status: @Sendable () -> String
+    private var current: LoadedConfiguration
+    /// Listeners taken out that are still finishing their connections.
+    private var retiring: [Task<Void, Never>] = []
+
+    init(
+        loaded: LoadedConfiguration, commandLine: [String], listeners: ListenerSet, logger: Logger, notifier: SystemdNotifier,
+        status: @escaping @Sendable () -> String
+    ) {
+        self.current = loaded
+        self.commandLine = commandLine
+        self.listeners = listeners
+        self.logger = logger
+        self.notifier = notifier
+        self.status = status
+    }
+
+    /// Reloads; the reply says what changed, or why nothing did.
+    func reload() async -> ControlService.Reply {
+        notifier.reloading()
+        defer { notifier.ready(status: status()) }
+        let path = current.path
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try LoadedConfiguration.load(path, commandLine: commandLine)
+        } catch {
+            logger.error("reload refused: \(error); nothing changed", metadata: ["event": "reload"])
+            return ControlService.Reply(ok: false, text: "reload refused: \(error); nothing changed")
+        }
+        let change = ListenerSetChange(from: current.listeners.map(Self.describe), to: loaded.listeners.map(Self.describe))
+        let processChanged = Self.processSettings(current.process) != Self.processSettings(loaded.process)
+        var done: [String] = []
+        var failed: [String] = []
+        for step in change.steps {
+            switch step {
+            case .remove(let name):
+                guard let entry = listeners.remove(named: name) else { continue }
+                await retire(entry, why: "removed from \(path)")
+                done.append("removed \(name)")
+            case .add(let name):
+                let listener = loaded.listeners.first { $0.name == name }!
+                do {
+                    let proxy = try await ListenerLauncher.start(
+                        name: name, configuration: listener.configuration, inherited: [], origin: "",
+                        timeout: "\(listener.command.timeout)", logger: logger)
+                    listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
+                    done.append("added \(name)")
+                } catch {
+                    logger.error("reload: \(error)", metadata: ["event": "reload"])
+                    failed.append("\(error)")
+                }
+            case .restart(let name, let sameSockets):
+                let listener = loaded.listeners.first { $0.name == name }!
+                guard let old = listeners.entry(named: name) else { continue }
+                // The same address: the new listener serves the old one's sockets (its own
+                // descriptors for them), so connections waiting to be accepted are not lost.
+                // Another address: the old one stops first, its port may be reused.
+                var inherited: [Int32] = []
+                if sameSockets {
+                    inherited = old.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
+                } else {
+                    await old.proxy.stopAccepting()
+                }
+                do {
+                    let proxy = try await ListenerLauncher.start(
+                        name: name, configuration: listener.configuration, inherited: inherited, origin: " (the sockets of its previous settings)",
+                        timeout: "\(listener.command.timeout)", logger: logger)
+                    listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
+                    await retire(old, why: "its settings changed")
+                    done.append("restarted \(name)")
+                } catch {
+                    // The old one goes on serving (on another address it stopped accepting:
+                    // say so, there is nothing better to do).
+                    logger.error("reload: \(error); listener \(name) keeps its previous settings", metadata: ["event": "reload"])
+                    failed.append("\(error)")
+                }
+            case .replaceBackends(let name, _):
+                let listener = loaded.listeners.first { $0.name == name }!
+                guard let entry = listeners.entry(named: name) else { continue }
+                let applied = await entry.proxy.registry.replaceBackends(listener.backends, source: "the configuration file")
+                done.append("\(name): \(applied.summary)")
+            }
+        }
+        listeners.order(by: loaded.listeners.map(\.name))
+        if processChanged {
+            logger.warning(
+                "reload: process-wide keys (\(TCPFallbackCommand.processKeys.sorted().joined(separator: ", "))) changed in \(path); they take effect when the process restarts",
+                metadata: ["event": "reload"])
+        }
+        current = loaded
+        let summary = done.isEmpty ? "no change" : done.joined(separator: "; ")
+        if failed.isEmpty {
+            logger.notice("reloaded \(path): \(summary)", metadata: ["event": "reload"])
+            return ControlService.Reply(ok: true, text: "reloaded \(path): \(summary)")
+        }
+        return ControlService.Reply(ok: false, text: "reloaded \(path) in part: \(summary); failed: \(failed.joined(separator: "; "))")
+    }
+
+    /// Takes a listener out of service: it stops accepting at once (its port is free), and its
+    /// open connections finish within the shutdown grace, in the background.
+    private func retire(_ entry: ListenerSet.Entry, why: String) async {
+        await entry.proxy.stopAccepting()
+        let open = entry.proxy.counters.values.openClientConnections
+        logger.notice(
+            "listener \(entry.name) stopped accepting (\(why)); \(open) open connection(s) finish within \(GoDuration.format(current.process.shutdownGrace.duration))",
+            metadata: ["event": "reload"])
+        let grace = current.process.shutdownGrace.duration
+        retiring.append(Task { await entry.proxy.shutdown(grace: grace) })
+    }
+
+    /// Waits for the listeners taken out to finish (at shutdown).
+    func finishRetiring() async {
+        for task in retiring { await task.value }
+        retiring.removeAll()
+    }
+
+    private static func describe(_ listener: LoadedConfiguration.Listener) -> ListenerSetChange.Listener {
+        ListenerSetChange.Listener(
+            name: listener.name, settings: listener.settings, listen: listener.command.addresses.first ?? "",
+            backends: listener.backends, fromEtcd: listener.configuration.etcd != nil)
+    }
+
+    /// The process-wide settings, to tell whether a reload changed them (they are not applied).
+    private static func processSettings(_ command: TCPFallbackCommand) -> [String] {
+        [
+            "\(command.controlPath ?? "")", "\(command.metricsAddress ?? "")", "\(command.logFile ?? "")", "\(command.cpuProfile ?? "")",
+            "\(command.debug)", "\(command.quiet)", "\(command.journal)", "\(command.syslog)", command.syslogFacility, "\(command.stats)",
+            "\(command.shutdownGrace)",
+        ]
+    }
+}
