@@ -7,7 +7,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= /etc/systemd/system
 SYSCONFDIR ?= /etc
 BINARY ?= .build/release/tcp-fallback
-UNITS = tcp-fallback.service tcp-fallback@.service tcp-fallback.socket
+UNITS = tcp-fallback.service tcp-fallback@.service tcp-fallback.socket tcp-fallback-config.service
 
 .PHONY: all build install install-files uninstall test deb
 
@@ -31,12 +31,14 @@ install-files:
 	install -D -m 0644 contrib/tcp-fallback-mysql.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example
 	install -D -m 0644 contrib/tcp-fallback-mysql-writer.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example
 	install -D -m 0644 contrib/tcp-fallback-mysql-reader.default $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example
+	install -D -m 0644 contrib/tcp-fallback.yaml $(DESTDIR)$(SYSCONFDIR)/tcp-fallback.yaml.example
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tcp-fallback $(DESTDIR)$(MANDIR)/man1/tcp-fallback.1
 	for unit in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$unit; done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/logrotate.d/tcp-fallback $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql.example \
-	  $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example
+	  $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-writer.example $(DESTDIR)$(SYSCONFDIR)/default/tcp-fallback-mysql-reader.example \
+	  $(DESTDIR)$(SYSCONFDIR)/tcp-fallback.yaml.example
 
 test:
 	Scripts/test.sh

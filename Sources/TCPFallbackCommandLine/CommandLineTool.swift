@@ -100,6 +100,8 @@ public enum CommandLineTool {
             return .success
         }
         let process = plan.process
+        // Read now: once a package replaced the file, /proc/self/exe says "(deleted)".
+        let executable = ProcessSpawn.currentExecutable()
         let sink: (any LogSink)?
         var available: [SocketActivation.InheritedSocket] = []
         do {
@@ -145,7 +147,12 @@ public enum CommandLineTool {
         var chosen: Set<Int32> = []
         for listener in plan.listeners {
             var inherited: [Int32] = []
-            if !available.isEmpty {
+            if !available.isEmpty && command.takeOver != nil && plan.loaded == nil {
+                // An upgrade of a command line's one listener: every socket the old process
+                // passed is this listener's (its address may say port 0).
+                inherited = available.map(\.descriptor)
+                chosen.formUnion(inherited)
+            } else if !available.isEmpty {
                 let selection = listener.command.listenSelection
                 do {
                     inherited = try SocketActivation.choose(available, selection).map(\.descriptor).filter { !chosen.contains($0) }
@@ -176,7 +183,8 @@ public enum CommandLineTool {
         // systemd: ready now that the listeners accept, then status and watchdog.
         let notifier = SystemdNotifier()
         let status = StatusUpdater(listeners: listeners, notifier: notifier)
-        notifier.ready(status: status.current)
+        // After an upgrade this process is the service's main process now (NotifyAccess=all).
+        notifier.ready(status: status.current, mainPID: command.takeOver == nil ? nil : getpid())
         // Checks, the control socket and metrics are light: one thread of their own serves
         // them, whatever listeners come and go.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -208,7 +216,9 @@ public enum CommandLineTool {
             do {
                 var reload: (@Sendable () async -> ControlService.Reply)?
                 if let reloader { reload = { await reloader.reload() } }
-                let service = ControlService(listeners: listeners, stats: stats, logger: logger, profiling: ProfilerControl(), reload: reload)
+                let upgrade = ProcessUpgrade(executable: executable, arguments: arguments, controlPath: path, logger: logger)
+                let service = ControlService(
+                    listeners: listeners, stats: stats, logger: logger, profiling: ProfilerControl(), reload: reload, upgrade: { upgrade.start() })
                 control = try await ControlServer.start(path: path, service: service, group: group, logger: logger)
                 logger.info("control socket at \(path)", metadata: ["event": "control_open"])
             } catch {

@@ -122,6 +122,14 @@ import TestSupport
         #expect(startStatus == 2 && startOutput.contains(message), "\(startOutput)")
     }
 
+    /// The example installed as /etc/tcp-fallback.yaml.example is valid as shipped.
+    @Test func theExampleFileIsValid() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("contrib/tcp-fallback.yaml").path
+        let (status, output) = try runProxyBinary(["-config", example, "-check-config"])
+        #expect(status == 0 && output.contains("2 listener(s)") && output.contains("configuration OK"), "\(output)")
+    }
+
     @Test func aValidFileIsCheckedWithoutStarting() throws {
         let directory = try TemporaryDirectory()
         let file = directory.file("ok.yaml")

@@ -51,7 +51,7 @@ import TCPFallback
         #expect(installed == 0, "\(output)")
         for file in [
             "usr/bin/tcp-fallback", "usr/share/man/man1/tcp-fallback.1.gz", "lib/systemd/system/tcp-fallback.service",
-            "lib/systemd/system/tcp-fallback@.service", "lib/systemd/system/tcp-fallback.socket", "etc/logrotate.d/tcp-fallback",
+            "lib/systemd/system/tcp-fallback@.service", "lib/systemd/system/tcp-fallback.socket", "lib/systemd/system/tcp-fallback-config.service", "etc/tcp-fallback.yaml.example", "etc/logrotate.d/tcp-fallback",
             "etc/default/tcp-fallback-mysql.example", "etc/default/tcp-fallback-mysql-writer.example",
             "etc/default/tcp-fallback-mysql-reader.example", "usr/share/doc/tcp-fallback/README.md",
         ] {
@@ -72,7 +72,8 @@ import TCPFallback
         #expect(status == 0, "\(output)")
         for file in [
             "usr/bin/tcp-fallback", "usr/share/man/man1/tcp-fallback.1", "etc/systemd/system/tcp-fallback.service",
-            "etc/systemd/system/tcp-fallback@.service", "etc/systemd/system/tcp-fallback.socket",
+            "etc/systemd/system/tcp-fallback@.service", "etc/systemd/system/tcp-fallback.socket", "etc/systemd/system/tcp-fallback-config.service",
+            "etc/tcp-fallback.yaml.example",
             "etc/logrotate.d/tcp-fallback", "etc/default/tcp-fallback-mysql.example",
             "etc/default/tcp-fallback-mysql-writer.example", "etc/default/tcp-fallback-mysql-reader.example",
         ] {
@@ -96,7 +97,7 @@ import TCPFallback
         try fileManager.copyItem(atPath: directory.file("etc/default/tcp-fallback-mysql.example"), toPath: directory.file("etc/default/tcp-fallback-mysql"))
         let (status, output) = try Self.run(
             "/usr/bin/systemd-analyze",
-            ["verify", "--man=no", "--root=\(directory.path)", "tcp-fallback.service", "tcp-fallback.socket", "tcp-fallback@mysql.service"],
+            ["verify", "--man=no", "--root=\(directory.path)", "tcp-fallback.service", "tcp-fallback.socket", "tcp-fallback@mysql.service", "tcp-fallback-config.service"],
             in: directory.path)
         #expect(status == 0, "\(output)")
         #expect(!output.contains("tcp-fallback"), "\(output)")

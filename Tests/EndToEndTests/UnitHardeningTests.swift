@@ -14,7 +14,7 @@ import TestSupport
 
     @Test(
         .enabled(if: FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze is not installed"),
-        arguments: ["tcp-fallback.service", "tcp-fallback@.service"])
+        arguments: ["tcp-fallback.service", "tcp-fallback@.service", "tcp-fallback-config.service"])
     func theExposureIsAtMostTwo(unit: String) throws {
         let (_, output) = try runProcess(Self.analyze, ["security", "--offline=true", Self.root.appendingPathComponent("contrib/\(unit)").path])
         let line = try #require(output.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(output)")
@@ -50,6 +50,33 @@ import TestSupport
         proxy.signal(SIGTERM)
         #expect(proxy.waitForExit() == 0)
         #expect(proxy.log.contains("wrote CPU profile"))
+        #expect(!proxy.log.lowercased().contains("operation not permitted"), "\(proxy.log)")
+    }
+
+    /// `ctl upgrade` inside the filter: the new binary is started (posix_spawn, close_range,
+    /// execve), takes the sockets over under the same filter, and serves.
+    @Test(.enabled(if: UnitHardeningTests.seccompAvailable, "python3-seccomp is not installed; Scripts/test.sh installs it"))
+    func anUpgradeWorksInsideTheUnitsSystemCallFilter() async throws {
+        let directory = try TemporaryDirectory()
+        let control = directory.file("control.sock")
+        let backend = try TestServer.naming("a")
+        let unit = Self.root.appendingPathComponent("contrib/tcp-fallback-config.service").path
+        let proxy = try ProxyProcess(
+            [unit, "--", ProxyProcess.binary.path, "-control", control, "127.0.0.1:0", "127.0.0.1:\(backend.port)"],
+            executable: Self.root.appendingPathComponent("Scripts/seccomp-exec.py"))
+        defer { proxy.stop() }
+        let (status, answer) = try runProxyBinary(["ctl", "-control", control, "upgrade"])
+        #expect(status == 0, "\(answer)")
+        let newPID = try #require(Int32(answer.split(separator: "PID ").last?.prefix(while: { $0.isNumber }) ?? ""), "\(answer)")
+        defer {
+            kill(newPID, SIGTERM)
+            for _ in 0..<500 where kill(newPID, 0) == 0 { usleep(10_000) }
+        }
+        #expect(await eventually(timeout: .seconds(20)) { !proxy.process.isRunning }, "\(proxy.log)")
+        #expect(proxy.waitForExit(timeout: 1) == 0, "\(proxy.log)")
+        let (_, filter) = try runProcess("/usr/bin/grep", ["Seccomp:", "/proc/\(newPID)/status"])
+        #expect(filter.contains("Seccomp:\t2"), "\(filter)")
+        #expect(try TestSocket.backendName(viaProxyAt: proxy.port) == "a", "\(proxy.log)")
         #expect(!proxy.log.lowercased().contains("operation not permitted"), "\(proxy.log)")
     }
 }

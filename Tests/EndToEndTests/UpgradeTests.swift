@@ -74,6 +74,70 @@ import Glibc
         new.stop()
     }
 
+    /// `ctl upgrade`: the process starts its own binary anew, which takes the sockets over and
+    /// tells systemd it is the main process; the old one retires without saying STOPPING=1.
+    @Test func ctlUpgradeStartsTheBinaryAnewAsTheServicesMainProcess() async throws {
+        let directory = try TemporaryDirectory()
+        let control = directory.file("control.sock")
+        let notify = try DatagramListener(path: directory.file("notify"))
+        let backend = try TestServer.echo(idleLimit: 120)
+        let old = try ProxyProcess(
+            ["-control", control, "-shutdown-grace", "30s", "-close-on-down=false", "127.0.0.1:0", "127.0.0.1:\(backend.port)"],
+            environment: ["NOTIFY_SOCKET": notify.path])
+        let port = old.port
+        let held = try TestSocket.connect(port: port)
+        defer { held.close() }
+        try held.send("a")
+        #expect(try held.receive(exactly: 1) == Array("a".utf8))
+
+        let tally = Mutex((served: 0, failed: [String]()))
+        let stop = Atomic<Bool>(false)
+        let finished = Atomic<Bool>(false)
+        Thread {
+            defer { finished.store(true, ordering: .relaxed) }
+            while !stop.load(ordering: .relaxed) {
+                do {
+                    let client = try TestSocket.connect(port: port, timeout: 10)
+                    defer { client.close() }
+                    try client.send("x")
+                    guard try client.receive(exactly: 1) == Array("x".utf8) else { throw TestSocket.SocketError(operation: "echo", code: 0) }
+                    tally.withLock { $0.served += 1 }
+                } catch {
+                    tally.withLock { $0.failed.append("\(error)") }
+                }
+            }
+        }.start()
+        try await Task.sleep(for: .milliseconds(300))
+
+        let (status, answer) = try runProxyBinary(["ctl", "-control", control, "upgrade"])
+        #expect(status == 0 && answer.contains("as PID "), "\(answer)")
+        let newPID = try #require(Int32(answer.split(separator: "PID ").last?.prefix(while: { $0.isNumber }) ?? ""), "\(answer)")
+        defer {
+            // The new process is the old one's child, re-parented once it exits: stop it here.
+            kill(newPID, SIGTERM)
+            for _ in 0..<500 where kill(newPID, 0) == 0 { usleep(10_000) }
+        }
+        // The new process says it is the main process, then the old one retires in silence.
+        #expect(notify.waitFor(timeout: 20) { $0.hasPrefix("MAINPID=\(newPID)\nREADY=1") } != nil, "\(notify.messages)\n\(old.log)")
+        #expect(await old.logShows("retiring at the request of the process that took the listening sockets over"), "\(old.log)")
+        try held.send("b")
+        #expect(try held.receive(exactly: 1) == Array("b".utf8), "\(old.log)")
+        held.close()
+        #expect(await eventually(timeout: .seconds(30)) { !old.process.isRunning }, "\(old.log)")
+        #expect(old.waitForExit(timeout: 1) == 0, "\(old.log)")
+        #expect(!notify.messages.contains { $0.hasPrefix("STOPPING=1") }, "\(notify.messages)")
+        #expect(kill(newPID, 0) == 0, "the new process is gone: \(old.log)")
+
+        try await Task.sleep(for: .milliseconds(300))
+        stop.store(true, ordering: .relaxed)
+        while !finished.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+        let (served, failed) = tally.withLock { ($0.served, $0.failed) }
+        #expect(failed.isEmpty, "\(failed.count) clients failed: \(failed.prefix(5))")
+        #expect(served > 20, "only \(served) clients served")
+        let (shown, backends) = try runProxyBinary(["ctl", "-control", control, "show", "backends"])
+        #expect(shown == 0 && backends.contains("127.0.0.1:\(backend.port)"), "\(backends)")
+    }
+
     @Test func aTakeOverWithoutARunningProcessFailsClearly() throws {
         let directory = try TemporaryDirectory()
         let (status, output) = try runProxyBinary(["-take-over", directory.file("none.sock"), "127.0.0.1:0", "127.0.0.1:1"])

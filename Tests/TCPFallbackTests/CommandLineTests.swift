@@ -170,3 +170,19 @@ import TCPFallback
         #expect(ListenerSetChange(from: [listener("a", backends: [1], etcd: true)], to: [listener("a", backends: [2], etcd: true)]).isEmpty)
     }
 }
+
+/// The command line `ctl upgrade` starts the new process with.
+@Suite struct ProcessUpgradeTests {
+    @Test func anEarlierTakeOverIsReplacedByOneNamingThisControlSocket() {
+        #expect(
+            ProcessUpgrade.arguments(["-control", "/run/c.sock", "-take-over", "/run/old.sock", "127.0.0.1:1", "127.0.0.1:2"], controlPath: "/run/c.sock")
+                == ["-control", "/run/c.sock", "127.0.0.1:1", "127.0.0.1:2", "-take-over", "/run/c.sock"])
+        #expect(
+            ProcessUpgrade.arguments(["--take-over=/x", "-config", "f.yaml", "-control=/c"], controlPath: "/c")
+                == ["-config", "f.yaml", "-control=/c", "-take-over", "/c"])
+        // After "--" every word is an address: the flag goes before it.
+        #expect(
+            ProcessUpgrade.arguments(["-control", "/c", "--", "127.0.0.1:1", "-take-over"], controlPath: "/c")
+                == ["-control", "/c", "-take-over", "/c", "--", "127.0.0.1:1", "-take-over"])
+    }
+}

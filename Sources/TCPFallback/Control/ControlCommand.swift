@@ -17,6 +17,9 @@ public struct ControlCommand: Sendable, Equatable {
         case retire
         /// Re-read the configuration file and apply what changed (as SIGHUP).
         case reload
+        /// Start this process's binary anew (a new version after a package upgrade), which
+        /// takes the listening sockets over; then this process retires.
+        case upgrade
     }
 
     public let action: Action
@@ -41,6 +44,7 @@ public struct ControlCommand: Sendable, Equatable {
         "hand-over PATH            pass the listening sockets to a new process (tcp-fallback -take-over)",
         "retire                    stop accepting, let connections finish, exit (after a hand-over)",
         "reload                    re-read the -config file and apply what changed (as SIGHUP)",
+        "upgrade                   start the binary anew (a new version): it takes the sockets over, this one retires",
         "help                      this list",
         "Add --json for a JSON answer. BACKEND is an address as configured (on every listener that has it),",
         "LISTENER/ADDRESS or LISTENER/INDEX for one listener of a -config file, or an index with one listener.",
@@ -88,6 +92,9 @@ public struct ControlCommand: Sendable, Equatable {
         case "reload":
             guard words.count == 1 else { throw fail("usage: reload") }
             action = .reload
+        case "upgrade":
+            guard words.count == 1 else { throw fail("usage: upgrade") }
+            action = .upgrade
         case "profile":
             if words.count == 3, words[1] == "start" {
                 action = .profileStart(words[2])

@@ -31,11 +31,14 @@ public struct ControlService: Sendable {
     let logger: Logger
     /// Re-reads the configuration file and applies it (`reload`); nil without `-config`.
     let reload: (@Sendable () async -> Reply)?
+    /// Starts the binary anew to take this process's sockets over (`upgrade`).
+    let upgrade: (@Sendable () async -> Reply)?
 
     public init(
         listeners: ListenerSet, stats: StatsReporter, logger: Logger, profiling: (any Profiling)? = nil,
-        reload: (@Sendable () async -> Reply)? = nil
+        reload: (@Sendable () async -> Reply)? = nil, upgrade: (@Sendable () async -> Reply)? = nil
     ) {
+        self.upgrade = upgrade
         self.listeners = listeners
         self.stats = stats
         self.logger = logger
@@ -137,6 +140,9 @@ public struct ControlService: Sendable {
         case .retire:
             let open = listeners.openClientConnections
             logger.notice("retiring at the request of the process that took the listening sockets over", metadata: ["event": "retire"])
+            // The new process is the service now (it told systemd MAINPID=): nothing this
+            // one says (STOPPING=1 above all) may reach systemd as the service's word.
+            SystemdNotifier.silence()
             // After the answer is on its way: then as on SIGTERM (stop accepting, close the
             // control socket and metrics, let connections finish within -shutdown-grace).
             Task {
@@ -149,6 +155,10 @@ public struct ControlService: Sendable {
                 return failure("nothing to reload: this process was started without -config (its command line is its whole configuration)", json: command.json)
             }
             let outcome = await reload()
+            return outcome.ok ? success(outcome.text, json: command.json ? .object([("result", .string(outcome.text))]) : nil) : failure(outcome.text, json: command.json)
+        case .upgrade:
+            guard let upgrade else { return failure("this process cannot start its binary anew", json: command.json) }
+            let outcome = await upgrade()
             return outcome.ok ? success(outcome.text, json: command.json ? .object([("result", .string(outcome.text))]) : nil) : failure(outcome.text, json: command.json)
         case .profileStart(let path):
             guard let profiling else { return failure("this build has no CPU profiler", json: command.json) }

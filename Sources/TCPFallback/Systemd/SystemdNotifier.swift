@@ -1,4 +1,5 @@
 import CSystemd
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -9,14 +10,23 @@ import Musl
 /// Tells systemd how the service is doing through `sd_notify`: readiness, status text,
 /// reloads, stopping and watchdog pings. Without `NOTIFY_SOCKET` every call does nothing.
 public struct SystemdNotifier: Sendable {
+    /// Set once the process retires after an upgrade: the new process speaks for the service.
+    private static let silenced = Atomic<Bool>(false)
+
     public init() {}
+
+    /// From now on, say nothing to systemd (a process that retires after an upgrade).
+    public static func silence() {
+        silenced.store(true, ordering: .relaxed)
+    }
 
     /// Whether a service manager listens (`NOTIFY_SOCKET` is set).
     public var isEnabled: Bool { Environment.value("NOTIFY_SOCKET") != nil }
 
-    /// The listener accepts connections.
-    public func ready(status: String? = nil) {
-        send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? ""))
+    /// The listener accepts connections. `mainPID`: this process replaces the service's main
+    /// process (an upgrade), which systemd accepts with `NotifyAccess=all`.
+    public func ready(status: String? = nil, mainPID: Int32? = nil) {
+        send((mainPID.map { "MAINPID=\($0)\n" } ?? "") + "READY=1" + (status.map { "\nSTATUS=\($0)" } ?? ""))
     }
 
     /// The line `systemctl status` shows.
@@ -48,6 +58,7 @@ public struct SystemdNotifier: Sendable {
     }
 
     private func send(_ state: String) {
+        guard !Self.silenced.load(ordering: .relaxed) else { return }
         _ = sd_notify(0, state)
     }
 }

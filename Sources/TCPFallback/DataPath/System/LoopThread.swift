@@ -39,6 +39,11 @@ struct LoopThread: Sendable {
         self.thread = thread
     }
 
+    /// Lets the thread end on its own, its resources freed then (nobody joins it).
+    func detach() {
+        _ = pthread_detach(thread)
+    }
+
     /// Waits for the thread to end.
     func join() {
         _ = pthread_join(thread, nil)
