@@ -17,8 +17,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // SHA-1, SHA-256 and RSA-OAEP for the MySQL check's login (no cryptography of our own).
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        // The configuration file (-config): YAML, with the line and column of every node.
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libsystemd, found through pkg-config; Debian: libsystemd-dev.
@@ -61,6 +59,8 @@ let package = Package(
             ],
             path: "Sources/Etcd"
         ),
+        // libyaml's event parser, for the configuration file (-config); Debian: libyaml-dev.
+        .target(name: "CYAMLEvents", linkerSettings: [.linkedLibrary("yaml")]),
         // The command line: Go-compatible flags, start-up, signals.
         .target(
             name: "TCPFallbackCommandLine",
@@ -71,7 +71,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
+                "CYAMLEvents",
             ]
         ),
         .executableTarget(

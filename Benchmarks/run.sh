@@ -3,7 +3,8 @@
 # prints, for each, what a relay costs and delivers, with the ratio tcp-fallback / HAProxy:
 #
 #   Benchmarks/run.sh [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both]
-#                     [--binary PATH] [--idle N] [--only MEASURES] [-- TCP-FALLBACK FLAGS...]
+#                     [--binary PATH] [--idle N] [--only MEASURES] [--balance MODE]
+#                     [-- TCP-FALLBACK FLAGS...]
 #
 #   short connections   wrk, "Connection: close" (one TCP connection per request): connections
 #                       per second, and the proxy's CPU time per connection
@@ -32,6 +33,10 @@
 #
 # Each measurement runs N rounds (default 3), alternating the proxies; the median is reported.
 # Both proxies front one backend as primary, with a dead port as backup (a failover set-up).
+# With --balance roundrobin|leastconn|first, the short-connection and keep-alive measures go
+# through 3 backends instead (three nginx servers), spread by tcp-fallback's -balance MODE and
+# HAProxy's "balance MODE" (first: HAProxy's "balance first"); each backend counts its
+# requests, and the report adds how far the busiest backend is from an even third.
 # The proxy is built with Scripts/build-release.sh unless --binary PATH
 # (or TCP_FALLBACK_BINARY=PATH) names one already built.
 set -euo pipefail
@@ -45,8 +50,9 @@ binary=${TCP_FALLBACK_BINARY:-}
 idle_wanted=10000
 short_count=2000    # connections made while strace counts system calls
 only=short,keepalive,streams,idle,syscalls
+balance=
 extra_flags=()
-usage() { echo "usage: $0 [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both] [--binary PATH] [--idle N] [--only MEASURES] [-- FLAGS...]" >&2; exit 2; }
+usage() { echo "usage: $0 [--rounds N] [--seconds S] [--maxthreads N] [--mode unpinned|pinned|both] [--binary PATH] [--idle N] [--only MEASURES] [--balance MODE] [-- FLAGS...]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -56,10 +62,15 @@ while [ $# -gt 0 ]; do
     --binary) binary=$2; shift 2 ;;
     --idle) idle_wanted=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --balance) balance=$2; shift 2 ;;
     --) shift; extra_flags=("$@"); break ;;
     *) usage ;;
   esac
 done
+case "$balance" in
+  ""|first|roundrobin|leastconn) ;;
+  *) usage ;;
+esac
 case "$mode" in
   unpinned|pinned) modes=("$mode") ;;
   both) modes=(unpinned pinned) ;;
@@ -173,6 +184,13 @@ defaults
 CONF
   for listener in "$@"; do
     IFS=: read -r name port backend <<<"$listener"
+    if [ "$backend" = balanced ]; then
+      printf 'listen %s\n  bind 127.0.0.1:%s\n  balance %s\n' "$name" "$port" "$balance" >> "$file"
+      for index in 0 1 2; do
+        printf '  server s%s 127.0.0.1:%s check inter 2s\n' "$index" "${balanced_ports[$index]}" >> "$file"
+      done
+      continue
+    fi
     cat >> "$file" <<CONF
 listen $name
   bind 127.0.0.1:$port
@@ -181,8 +199,14 @@ listen $name
 CONF
   done
 }
-start_tcp_fallback() {  # PORT BACKEND_PORT; sets started
-  spawn "${proxy_cpu[@]}" "$binary" -quiet -maxthreads="$loops" "${extra_flags[@]}" 127.0.0.1:"$1" 127.0.0.1:"$2" 127.0.0.1:"$dead_port"
+start_tcp_fallback() {  # PORT BACKEND_PORT|balanced; sets started
+  local backends=(127.0.0.1:"$2" 127.0.0.1:"$dead_port")
+  if [ "$2" = balanced ]; then
+    backends=()
+    for port in "${balanced_ports[@]}"; do backends+=(127.0.0.1:"$port"); done
+    backends=(-balance "$balance" "${backends[@]}")
+  fi
+  spawn "${proxy_cpu[@]}" "$binary" -quiet -maxthreads="$loops" "${extra_flags[@]}" 127.0.0.1:"$1" "${backends[@]}"
 }
 start_haproxy() {  # CONFIG; sets started
   spawn "${proxy_cpu[@]}" haproxy -q -f "$1"
@@ -215,17 +239,28 @@ http {
   client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
   uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
   server { listen 127.0.0.1:$http_port; location / { return 200 "hello\n"; } }
-}
 CONF
+  balanced_ports=()
+  if [ -n "$balance" ]; then
+    # Three backends for --balance, each counting its requests in a log of its own.
+    echo '  log_format count "x";' >> "$work/nginx/nginx.conf"
+    for index in 0 1 2; do
+      balanced_ports+=("$(free_port)")
+      echo "  server { listen 127.0.0.1:${balanced_ports[$index]}; access_log $work/nginx/backend$index.log count buffer=64k flush=100ms; location / { return 200 \"hello\\n\"; } }" >> "$work/nginx/nginx.conf"
+    done
+  fi
+  echo "}" >> "$work/nginx/nginx.conf"
   spawn "${load_cpu[@]}" nginx -c "$work/nginx/nginx.conf" -g 'daemon off;'; mode_pids+=("$started")
   spawn "${load_cpu[@]}" python3 Benchmarks/clients.py echo-server "$echo_port"; mode_pids+=("$started")
 
   # The proxies for the load tests; the idle test starts fresh ones of its own.
   start_tcp_fallback "$tf_iperf" "$iperf_port"; tf_iperf_pid=$started; mode_pids+=("$started")
-  start_tcp_fallback "$tf_http" "$http_port"; tf_http_pid=$started; mode_pids+=("$started")
-  haproxy_config "$work/haproxy.cfg" "iperf:$ha_iperf:$iperf_port" "http:$ha_http:$http_port"
+  http_backend=$http_port
+  if [ -n "$balance" ]; then http_backend=balanced; fi
+  start_tcp_fallback "$tf_http" "$http_backend"; tf_http_pid=$started; mode_pids+=("$started")
+  haproxy_config "$work/haproxy.cfg" "iperf:$ha_iperf:$iperf_port" "http:$ha_http:$http_backend"
   start_haproxy "$work/haproxy.cfg"; ha_pid=$started; mode_pids+=("$started")
-  for port in $iperf_port $http_port $echo_port $tf_iperf $tf_http $ha_iperf $ha_http; do wait_listen "$port"; done
+  for port in $iperf_port $http_port $echo_port $tf_iperf $tf_http $ha_iperf $ha_http "${balanced_ports[@]}"; do wait_listen "$port"; done
   sleep 0.5
 }
 
@@ -237,11 +272,27 @@ add() {  # KEY VALUE
   results[$mode,$who,$1]+="$2 "
 }
 
+backend_counts() {  # requests each of the --balance backends logged so far
+  sleep 0.3  # nginx flushes its buffered log lines every 100 ms
+  for index in 0 1 2; do wc -l < "$work/nginx/backend$index.log" 2>/dev/null || echo 0; done | tr '\n' ' '
+}
+spread() {  # BEFORE AFTER (counts): how far the busiest backend is from an even third, in points of %
+  python3 -c '
+import sys
+before, after = [int(v) for v in sys.argv[1].split()], [int(v) for v in sys.argv[2].split()]
+served = [a - b for a, b in zip(after, before)]
+total = sum(served)
+print("%.1f" % (max(served) * 100.0 / total - 100.0 / 3 if total else 0))
+' "$1" "$2"
+}
+
 short_connections() {  # PORT PID: new connections per second (one request each), CPU µs per connection (all, user space)
-  local before after user_before user_after output rate cpu user
+  local before after user_before user_after output rate cpu user counts
+  if [ -n "$balance" ]; then counts=$(backend_counts); fi
   before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
   output=$("${load_cpu[@]}" wrk -t2 -c64 -d"${seconds}s" -H "Connection: close" "http://127.0.0.1:$1/" 2>/dev/null)
   after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  if [ -n "$balance" ]; then add cps_spread "$(spread "$counts" "$(backend_counts)")"; fi
   read -r rate cpu user <<<"$(awk -v ticks=$((after - before)) -v uticks=$((user_after - user_before)) -v hz="$hz" '
     /requests in/ {n = $1} /^Requests\/sec/ {rate = $2}
     END {if (n) printf "%.0f %.1f %.1f\n", rate, ticks / hz * 1e6 / n, uticks / hz * 1e6 / n}' <<<"$output")"
@@ -249,10 +300,12 @@ short_connections() {  # PORT PID: new connections per second (one request each)
 }
 
 keep_alive() {  # PORT PID: requests per second over 16 keep-alive connections, CPU µs per request, p50, p99 (µs)
-  local before after user_before user_after output rps cpu user p50 p99
+  local before after user_before user_after output rps cpu user p50 p99 counts
+  if [ -n "$balance" ]; then counts=$(backend_counts); fi
   before=$(cpu_ticks "$2"); user_before=$(user_ticks "$2")
   output=$("${load_cpu[@]}" wrk -t2 -c16 -d"${seconds}s" --latency "http://127.0.0.1:$1/" 2>/dev/null)
   after=$(cpu_ticks "$2"); user_after=$(user_ticks "$2")
+  if [ -n "$balance" ]; then add rps_spread "$(spread "$counts" "$(backend_counts)")"; fi
   read -r rps cpu user p50 p99 <<<"$(python3 -c '
 import re, sys
 text, ticks, uticks, hz = sys.stdin.read(), int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -365,6 +418,7 @@ echo
 echo "tcp-fallback $("$binary" --version) vs $(haproxy -v | head -1 | awk '{print "HAProxy", $3}'), $(nproc) cores," \
   "loops (tcp-fallback -maxthreads, HAProxy nbthread):$(for m in "${modes[@]}"; do printf ' %s %s' "$m" "${mode_loops[$m]}"; done)," \
   "median of $rounds rounds of ${seconds}s, load average before $load_before"
+[ -z "$balance" ] || echo "short connections and keep-alive through 3 backends, tcp-fallback -balance $balance, HAProxy balance $balance"
 for mode in "${modes[@]}"; do
   echo
   if [ "$mode" = pinned ]; then
@@ -377,9 +431,11 @@ for mode in "${modes[@]}"; do
     "cps:short connections per second:higher" \
     "cps_cpu:CPU per short connection (us):lower" \
     "cps_user:  of which in user space (us):lower" \
+    "cps_spread:  busiest backend above a third (points of %):lower" \
     "rps:keep-alive requests per second:higher" \
     "rps_cpu:CPU per keep-alive request (us):lower" \
     "rps_user:  of which in user space (us):lower" \
+    "rps_spread:  busiest backend above a third (points of %):lower" \
     "p50:keep-alive latency p50 (us):lower" \
     "p99:keep-alive latency p99 (us):lower" \
     "gbps:long streams, 4 streams (Gbit/s):higher" \

@@ -47,7 +47,7 @@ Version: $version
 Architecture: $arch
 Maintainer: tcp-fallback developers <tcp-fallback@localhost>
 Installed-Size: $size
-Depends: libc6, libstdc++6, libgcc-s1, libsystemd0
+Depends: libc6, libstdc++6, libgcc-s1, libsystemd0, libyaml-0-2
 Section: net
 Priority: optional
 Description: health-checking failover TCP proxy

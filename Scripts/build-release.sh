@@ -7,5 +7,5 @@
 # instead of 18 MiB, of which the shared libraries of the runtime were most.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-Scripts/install-deps.sh libsystemd-dev pkg-config
+Scripts/install-deps.sh libsystemd-dev libyaml-dev pkg-config
 swift build -c release --product tcp-fallback --static-swift-stdlib >&2

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-Scripts/install-deps.sh libsystemd-dev pkg-config
+Scripts/install-deps.sh libsystemd-dev libyaml-dev pkg-config
 swift build --product MySQLFuzzer --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >&2
 mkdir -p .build-fuzz/corpus

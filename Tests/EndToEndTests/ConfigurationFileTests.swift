@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TestSupport
 
@@ -142,39 +141,6 @@ import TestSupport
         #expect(both == 2 && message.contains("-config takes no listen address or backends on the command line"), "\(message)")
     }
 
-    /// Clients through a listener, all along: each connects, sends a byte and must get it back.
-    final class Load: Sendable {
-        let port: Int
-        let tally = Mutex((served: 0, failed: [String]()))
-        let stopping = Atomic<Bool>(false)
-        let finished = Atomic<Bool>(false)
-
-        init(port: Int) {
-            self.port = port
-            let thread = Thread { [self] in
-                defer { finished.store(true, ordering: .relaxed) }
-                while !stopping.load(ordering: .relaxed) {
-                    do {
-                        let client = try TestSocket.connect(port: port, timeout: 10)
-                        defer { client.close() }
-                        try client.send("x")
-                        guard try client.receive(exactly: 1) == Array("x".utf8) else { throw TestSocket.SocketError(operation: "echo", code: 0) }
-                        tally.withLock { $0.served += 1 }
-                    } catch {
-                        tally.withLock { $0.failed.append("\(error)") }
-                    }
-                }
-            }
-            thread.start()
-        }
-
-        func stop() async -> (served: Int, failed: [String]) {
-            stopping.store(true, ordering: .relaxed)
-            while !finished.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(10)) }
-            return tally.withLock { ($0.served, $0.failed) }
-        }
-    }
-
     @Test func reloadsChangeListenersAndBackendsUnderLoadWithoutFailingAClient() async throws {
         let directory = try TemporaryDirectory()
         let control = directory.file("control.sock")
@@ -204,8 +170,8 @@ import TestSupport
             try socket.send("h")
             #expect(try socket.receive(exactly: 1) == Array("h".utf8))
         }
-        let loadA = Load(port: portA)
-        let loadB = Load(port: portB)
+        let loadA = EchoLoad(port: portA)
+        let loadB = EchoLoad(port: portB)
         try await Task.sleep(for: .milliseconds(300))
 
         // 1. Backends of a reordered and one added; listener c added.
@@ -213,7 +179,7 @@ import TestSupport
         var (status, answer) = try reload()
         #expect(status == 0 && answer.contains("a: added 127.0.0.1:\(e3.port); order") && answer.contains("added c"), "\(answer)")
         let portC = try #require(Self.port(of: "c", in: proxy.log), "\(proxy.log)")
-        let loadC = Load(port: portC)
+        let loadC = EchoLoad(port: portC)
         #expect(await eventually { try! runProxyBinary(["ctl", "-control", control, "show", "backends"]).output.contains("listener c on 127.0.0.1:\(portC)") })
         try await Task.sleep(for: .milliseconds(500))
 

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TestSupport
 
@@ -29,22 +28,7 @@ import Glibc
         #expect(try held.receive(exactly: 1) == Array("a".utf8))
 
         // Clients connecting all along: each sends a byte and must get it back.
-        let tally = Mutex((served: 0, failed: [String]()))
-        let stop = Atomic<Bool>(false)
-        let load = Thread {
-            while !stop.load(ordering: .relaxed) {
-                do {
-                    let client = try TestSocket.connect(port: port, timeout: 5)
-                    defer { client.close() }
-                    try client.send("x")
-                    guard try client.receive(exactly: 1) == Array("x".utf8) else { throw TestSocket.SocketError(operation: "echo", code: 0) }
-                    tally.withLock { $0.served += 1 }
-                } catch {
-                    tally.withLock { $0.failed.append("\(error)") }
-                }
-            }
-        }
-        load.start()
+        let load = EchoLoad(port: port)
         try await Task.sleep(for: .milliseconds(300))
 
         let new = try ProxyProcess(["-take-over", control, "-control", control, "127.0.0.1:\(port)", "127.0.0.1:\(backend.port)"])
@@ -63,9 +47,7 @@ import Glibc
         #expect(old.waitForExit(timeout: 1) == 0, "\(old.log)")
 
         try await Task.sleep(for: .milliseconds(300))
-        stop.store(true, ordering: .relaxed)
-        while load.isExecuting { try await Task.sleep(for: .milliseconds(10)) }
-        let (served, failed) = tally.withLock { ($0.served, $0.failed) }
+        let (served, failed) = await load.stop()
         #expect(failed.isEmpty, "\(failed.count) clients failed: \(failed.prefix(5))")
         #expect(served > 20, "only \(served) clients served")
         // The new process answers on the same control socket.
@@ -90,23 +72,7 @@ import Glibc
         try held.send("a")
         #expect(try held.receive(exactly: 1) == Array("a".utf8))
 
-        let tally = Mutex((served: 0, failed: [String]()))
-        let stop = Atomic<Bool>(false)
-        let finished = Atomic<Bool>(false)
-        Thread {
-            defer { finished.store(true, ordering: .relaxed) }
-            while !stop.load(ordering: .relaxed) {
-                do {
-                    let client = try TestSocket.connect(port: port, timeout: 10)
-                    defer { client.close() }
-                    try client.send("x")
-                    guard try client.receive(exactly: 1) == Array("x".utf8) else { throw TestSocket.SocketError(operation: "echo", code: 0) }
-                    tally.withLock { $0.served += 1 }
-                } catch {
-                    tally.withLock { $0.failed.append("\(error)") }
-                }
-            }
-        }.start()
+        let load = EchoLoad(port: port)
         try await Task.sleep(for: .milliseconds(300))
 
         let (status, answer) = try runProxyBinary(["ctl", "-control", control, "upgrade"])
@@ -129,9 +95,7 @@ import Glibc
         #expect(kill(newPID, 0) == 0, "the new process is gone: \(old.log)")
 
         try await Task.sleep(for: .milliseconds(300))
-        stop.store(true, ordering: .relaxed)
-        while !finished.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
-        let (served, failed) = tally.withLock { ($0.served, $0.failed) }
+        let (served, failed) = await load.stop()
         #expect(failed.isEmpty, "\(failed.count) clients failed: \(failed.prefix(5))")
         #expect(served > 20, "only \(served) clients served")
         let (shown, backends) = try runProxyBinary(["ctl", "-control", control, "show", "backends"])

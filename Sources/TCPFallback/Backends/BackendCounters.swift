@@ -11,6 +11,9 @@ public final class BackendCounters: Sendable {
     final class Slot: Sendable {
         let connectionsTotal = Atomic<Int>(0)
         let activeConnections = Atomic<Int>(0)
+        /// Clients this loop has given the backend: connecting or relaying. Least-connections
+        /// balancing reads it, so that a burst of clients, all still connecting, is spread too.
+        let assignedConnections = Atomic<Int>(0)
         let bytesFromClient = Atomic<Int>(0)
         let bytesToClient = Atomic<Int>(0)
     }
@@ -28,8 +31,9 @@ public final class BackendCounters: Sendable {
         public var connectErrors: Int
     }
 
-    /// Open relays on all loops (least-connections balancing reads it per client).
-    var activeConnections: Int { slots.reduce(0) { $0 + $1.activeConnections.load(ordering: .relaxed) } }
+    /// Clients given the backend on all loops, connecting or relaying (least-connections
+    /// balancing reads it per client).
+    var assignedConnections: Int { slots.reduce(0) { $0 + $1.assignedConnections.load(ordering: .relaxed) } }
 
     public var values: Values {
         var values = Values(connectionsTotal: 0, activeConnections: 0, bytesFromClient: 0, bytesToClient: 0,

@@ -94,7 +94,7 @@ public struct RegistrySnapshot: Sendable {
     }
 
     /// The order for one new client under `balance`: `turn` counts the clients so far (round
-    /// robin); least-connections reads the backends' open relays.
+    /// robin); least-connections reads the clients each backend has, connecting or relaying.
     func connectOrder(balance: BalanceMode, turn: Int) -> ArraySlice<Backend> {
         guard spread > 1 else { return connectOrder[...] }
         switch balance {
@@ -105,7 +105,7 @@ public struct RegistrySnapshot: Sendable {
             return (connectOrder[start..<spread] + connectOrder[0..<start] + connectOrder[spread...])[...]
         case .leastconn:
             let spreadPart = connectOrder[0..<spread].enumerated().min { a, b in
-                let (ca, cb) = (a.element.counters.activeConnections, b.element.counters.activeConnections)
+                let (ca, cb) = (a.element.counters.assignedConnections, b.element.counters.assignedConnections)
                 return ca != cb ? ca < cb : a.offset < b.offset
             }!.offset
             var order = connectOrder

@@ -31,13 +31,21 @@ extension DataLoop {
         tryNextBackend(session)
     }
 
+    /// The backend the session tries or relays to, counted in its `assignedConnections` from
+    /// the moment it is chosen until the session ends or moves on.
+    func assign(_ session: Session, to backend: Backend?) {
+        if let previous = session.backend { previous.counters.slots[index].assignedConnections.addFromOwner(-1) }
+        if let backend { backend.counters.slots[index].assignedConnections.addFromOwner(1) }
+        session.backend = backend
+    }
+
     /// Starts an attempt on the first candidate, or queues or closes the client when none is left.
     func tryNextBackend(_ session: Session) {
         guard let backend = session.candidates.first else {
             noBackendLeft(session)
             return
         }
-        session.backend = backend
+        assign(session, to: backend)
         if let address = backend.numericAddress {
             session.addresses = []
             connect(session, to: address)
@@ -241,7 +249,7 @@ extension DataLoop {
 
     /// No candidate connected: wait for one to come back (`-queue-timeout`) or close the client.
     private func noBackendLeft(_ session: Session) {
-        session.backend = nil
+        assign(session, to: nil)
         if let queueTimeout = context.settings.queueTimeout {
             if session.queueDeadline == 0 {
                 session.queueDeadline = now + LoopTime.nanoseconds(queueTimeout)

@@ -374,6 +374,7 @@ extension DataLoop {
         session.down.held.release(to: pool)
         releasePipe(&session.up)
         releasePipe(&session.down)
+        if let backend = session.backend { backend.counters.slots[index].assignedConnections.addFromOwner(-1) }
         if wasRelaying, let backend = session.backend {
             backend.counters.slots[index].activeConnections.addFromOwner(-1)
             if debug {

@@ -1,5 +1,4 @@
 import TCPFallback
-import Yams
 
 #if canImport(Glibc)
 import Glibc
@@ -19,8 +18,8 @@ import Musl
 ///         listen: 127.0.0.1:3306
 ///         backends: [10.0.0.1:3306, 10.0.0.2:3306]
 ///
-/// YAML because operators already write it by hand (Ansible, Kubernetes, Compose) and Yams,
-/// on libyaml, gives the line and column of every node, so each error names the line. This
+/// YAML because operators already write it by hand (Ansible, Kubernetes, Compose), read by
+/// libyaml (`YAMLReader`), which gives the line of every node, so each error names it. This
 /// type checks the shape (known keys, one value per key, addresses that parse); what a value
 /// means is left to the command line's own parser (`LoadedConfiguration`), so a key means
 /// exactly what its flag means.
@@ -46,43 +45,41 @@ struct ConfigurationFile {
         guard let bytes = FileBytes.read(path) else {
             throw ConfigurationError(path: path, line: nil, key: nil, message: "cannot read the file: \(ConnectFailure.errnoText(errno))")
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             throw ConfigurationError(path: path, line: nil, key: nil, message: "the file is not UTF-8 text")
         }
-        return try parse(text, path: path)
+        return try parse(bytes, path: path)
     }
 
-    /// Checks `text`, the contents of the file at `path` (named in errors).
-    static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationFile {
-        func fail(_ node: Node?, _ key: String?, _ message: String) -> ConfigurationError {
-            ConfigurationError(path: path, line: node?.mark?.line, key: key, message: message)
+    /// Checks `bytes`, the contents of the file at `path` (named in errors).
+    static func parse(_ bytes: [UInt8], path: String) throws(ConfigurationError) -> ConfigurationFile {
+        func fail(_ node: YAMLNode?, _ key: String?, _ message: String) -> ConfigurationError {
+            ConfigurationError(path: path, line: node?.line, key: key, message: message)
         }
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigurationError(yaml: error, path: path)
+            root = try YAMLReader.read(bytes)
         } catch {
-            throw fail(nil, nil, "\(error)")
+            throw ConfigurationError(path: path, line: error.line, key: nil, message: "YAML syntax: \(error.message) (column \(error.column))")
         }
-        guard let root, case .mapping(let top) = root else {
+        guard let root, case .mapping(let top, _) = root else {
             throw fail(root, nil, "the file must be a mapping of keys (logfile, control, metrics, ..., defaults, listeners)")
         }
         var processArguments: [String] = []
         var processLines: [String: Int] = [:]
         var defaultArguments: [String] = []
         var defaultLines: [String: Int] = [:]
-        var listenersNode: Node.Mapping?
+        var listenersNode: [(key: YAMLNode, value: YAMLNode)]?
         for (keyNode, value) in try pairs(top, path: path) {
             let key = keyNode.string ?? ""
             switch key {
             case "listeners":
-                guard case .mapping(let mapping) = value else {
+                guard case .mapping(let mapping, _) = value else {
                     throw fail(value, key, "must be a mapping of listener names to their keys")
                 }
                 listenersNode = mapping
             case "defaults":
-                guard case .mapping(let mapping) = value else {
+                guard case .mapping(let mapping, _) = value else {
                     throw fail(value, key, "must be a mapping of listener keys (timeout, check, balance, ...)")
                 }
                 for (innerKey, innerValue) in try pairs(mapping, path: path) {
@@ -91,7 +88,7 @@ struct ConfigurationFile {
                         throw fail(innerKey, name, unknownKeyMessage(name, allowed: TCPFallbackCommand.listenerKeys.subtracting(["listen", "backends"]), place: "under defaults"))
                     }
                     defaultArguments.append(try flag(name, innerValue, path: path))
-                    defaultLines[name] = innerKey.mark?.line
+                    defaultLines[name] = innerKey.line
                 }
             default:
                 guard TCPFallbackCommand.processKeys.contains(key) else {
@@ -102,7 +99,7 @@ struct ConfigurationFile {
                     throw fail(keyNode, key, hint)
                 }
                 processArguments.append(try flag(key, value, path: path))
-                processLines[key] = keyNode.mark?.line
+                processLines[key] = keyNode.line
             }
         }
         guard let listenersNode, !listenersNode.isEmpty else {
@@ -114,7 +111,7 @@ struct ConfigurationFile {
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) else {
                 throw fail(nameNode, name, "a listener's name must be letters, digits, '-', '_' and '.'")
             }
-            guard case .mapping(let mapping) = value else {
+            guard case .mapping(let mapping, _) = value else {
                 throw fail(value, name, "listener \(name) must be a mapping of keys (listen, backends, ...)")
             }
             var arguments: [String] = []
@@ -123,28 +120,28 @@ struct ConfigurationFile {
             var backends: [String] = []
             for (keyNode, keyValue) in try pairs(mapping, path: path) {
                 let key = keyNode.string ?? ""
-                let line = keyNode.mark?.line ?? 0
+                let line = keyNode.line
                 lines[key] = line
                 switch key {
                 case "listen":
-                    guard case .scalar(let scalar) = keyValue, !scalar.string.isEmpty else {
+                    guard case .scalar(let text, _, _) = keyValue, !text.isEmpty else {
                         throw fail(keyValue, "listen", "must be one address, such as 127.0.0.1:3306, :3306 or systemd:NAME")
                     }
-                    try checkAddress(scalar.string, role: .listen, node: keyValue, key: "listen", path: path)
-                    listen = (scalar.string, keyValue.mark?.line ?? line)
+                    try checkAddress(text, role: .listen, node: keyValue, key: "listen", path: path)
+                    listen = (text, keyValue.line)
                 case "backends":
-                    let items: [Node]
+                    let items: [YAMLNode]
                     switch keyValue {
-                    case .sequence(let sequence): items = Array(sequence)
+                    case .sequence(let sequence, _): items = sequence
                     case .scalar: items = [keyValue]
                     default: throw fail(keyValue, "backends", "must be a list of addresses, such as [10.0.0.1:3306, 10.0.0.2:3306]")
                     }
                     for item in items {
-                        guard case .scalar(let scalar) = item, !scalar.string.isEmpty else {
+                        guard case .scalar(let text, _, _) = item, !text.isEmpty else {
                             throw fail(item, "backends", "each backend must be one address, such as 10.0.0.1:3306")
                         }
-                        try checkAddress(scalar.string, role: .backend, node: item, key: "backends", path: path)
-                        backends.append(scalar.string)
+                        try checkAddress(text, role: .backend, node: item, key: "backends", path: path)
+                        backends.append(text)
                     }
                 default:
                     guard TCPFallbackCommand.listenerKeys.contains(key) else {
@@ -162,7 +159,7 @@ struct ConfigurationFile {
             }
             listeners.append(
                 Listener(
-                    name: name, line: nameNode.mark?.line ?? 0,
+                    name: name, line: nameNode.line,
                     arguments: processArguments + defaultArguments + arguments + ["--", listen.text] + backends,
                     keyLines: lines, listen: listen.text, listenLine: listen.line))
         }
@@ -170,17 +167,17 @@ struct ConfigurationFile {
     }
 
     /// The pairs of a mapping, refusing a key given twice (YAML leaves that to the reader).
-    private static func pairs(_ mapping: Node.Mapping, path: String) throws(ConfigurationError) -> [(Node, Node)] {
+    private static func pairs(_ mapping: [(key: YAMLNode, value: YAMLNode)], path: String) throws(ConfigurationError) -> [(YAMLNode, YAMLNode)] {
         var seen: [String: Int] = [:]
-        var result: [(Node, Node)] = []
+        var result: [(YAMLNode, YAMLNode)] = []
         for (key, value) in mapping {
-            guard case .scalar(let scalar) = key else {
-                throw ConfigurationError(path: path, line: key.mark?.line, key: nil, message: "a key must be a plain word")
+            guard case .scalar(let text, _, _) = key else {
+                throw ConfigurationError(path: path, line: key.line, key: nil, message: "a key must be a plain word")
             }
-            if let first = seen[scalar.string] {
-                throw ConfigurationError(path: path, line: key.mark?.line, key: scalar.string, message: "given twice (first on line \(first))")
+            if let first = seen[text] {
+                throw ConfigurationError(path: path, line: key.line, key: text, message: "given twice (first on line \(first))")
             }
-            seen[scalar.string] = key.mark?.line ?? 0
+            seen[text] = key.line
             result.append((key, value))
         }
         return result
@@ -188,33 +185,33 @@ struct ConfigurationFile {
 
     /// A key and its value as one Go-style flag, `-key=value`. A list (of etcd endpoints, say)
     /// is joined with commas, as the flag takes it.
-    private static func flag(_ key: String, _ value: Node, path: String) throws(ConfigurationError) -> String {
+    private static func flag(_ key: String, _ value: YAMLNode, path: String) throws(ConfigurationError) -> String {
         switch value {
-        case .scalar(let scalar):
-            if scalar.string.isEmpty && scalar.style == .plain {
-                throw ConfigurationError(path: path, line: value.mark?.line, key: key, message: "needs a value")
+        case .scalar(let text, _, let plain):
+            if text.isEmpty && plain {
+                throw ConfigurationError(path: path, line: value.line, key: key, message: "needs a value")
             }
-            return "-\(key)=\(scalar.string)"
-        case .sequence(let sequence) where key == "etcd":
+            return "-\(key)=\(text)"
+        case .sequence(let sequence, _) where key == "etcd":
             var items: [String] = []
             for item in sequence {
-                guard case .scalar(let scalar) = item else {
-                    throw ConfigurationError(path: path, line: item.mark?.line, key: key, message: "each etcd endpoint must be one URL")
+                guard case .scalar(let text, _, _) = item else {
+                    throw ConfigurationError(path: path, line: item.line, key: key, message: "each etcd endpoint must be one URL")
                 }
-                items.append(scalar.string)
+                items.append(text)
             }
             return "-\(key)=\(items.joined(separator: ","))"
         default:
-            throw ConfigurationError(path: path, line: value.mark?.line, key: key, message: "takes one value, not a list or a mapping")
+            throw ConfigurationError(path: path, line: value.line, key: key, message: "takes one value, not a list or a mapping")
         }
     }
 
-    private static func checkAddress(_ text: String, role: Endpoint.Role, node: Node, key: String, path: String) throws(ConfigurationError) {
+    private static func checkAddress(_ text: String, role: Endpoint.Role, node: YAMLNode, key: String, path: String) throws(ConfigurationError) {
         if role == .listen && SocketActivation.Selection(placeholder: text) != nil { return }
         do {
             _ = try Endpoint(parsing: text, role: role)
         } catch {
-            throw ConfigurationError(path: path, line: node.mark?.line, key: key, message: error.description)
+            throw ConfigurationError(path: path, line: node.line, key: key, message: error.description)
         }
     }
 

@@ -88,7 +88,7 @@ struct LoadedConfiguration {
     /// Whether `message` names the flag `-key` (or `--key`), not a longer flag that starts so.
     private static func mentions(_ message: String, _ key: String) -> Bool {
         var rest = message[...]
-        while let range = rest.range(of: "-" + key) {
+        while let range = rest.firstRange(of: "-" + key) {
             let after = rest[range.upperBound...].first
             if after == nil || !(after!.isLetter || after!.isNumber || after! == "-") { return true }
             rest = rest[range.upperBound...]

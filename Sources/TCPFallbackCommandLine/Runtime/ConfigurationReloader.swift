@@ -47,28 +47,34 @@ actor ConfigurationReloader {
         }
         let change = ListenerSetChange(from: current.listeners.map(Self.describe), to: loaded.listeners.map(Self.describe))
         let processChanged = Self.processSettings(current.process) != Self.processSettings(loaded.process)
+        // What runs, step by step: a step that fails leaves its listener as it was here, so
+        // that the next reload tries it again.
+        var running = current.listeners
         var done: [String] = []
         var failed: [String] = []
+        func wanted(_ name: String) -> LoadedConfiguration.Listener { loaded.listeners.first { $0.name == name }! }
         for step in change.steps {
             switch step {
             case .remove(let name):
+                running.removeAll { $0.name == name }
                 guard let entry = listeners.remove(named: name) else { continue }
                 await retire(entry, why: "removed from \(path)")
                 done.append("removed \(name)")
             case .add(let name):
-                let listener = loaded.listeners.first { $0.name == name }!
+                let listener = wanted(name)
                 do {
                     let proxy = try await ListenerLauncher.start(
                         name: name, configuration: listener.configuration, inherited: [], origin: "",
                         timeout: "\(listener.command.timeout)", logger: logger)
                     listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
+                    running.append(listener)
                     done.append("added \(name)")
                 } catch {
-                    logger.error("reload: \(error)", metadata: ["event": "reload"])
+                    logger.error("reload: \(error); listener \(name) not added", metadata: ["event": "reload"])
                     failed.append("\(error)")
                 }
             case .restart(let name, let sameSockets):
-                let listener = loaded.listeners.first { $0.name == name }!
+                let listener = wanted(name)
                 guard let old = listeners.entry(named: name) else { continue }
                 // The same address: the new listener serves the old one's sockets (its own
                 // descriptors for them), so connections waiting to be accepted are not lost.
@@ -85,27 +91,39 @@ actor ConfigurationReloader {
                         timeout: "\(listener.command.timeout)", logger: logger)
                     listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
                     await retire(old, why: "its settings changed")
+                    running = running.map { $0.name == name ? listener : $0 }
                     done.append("restarted \(name)")
                 } catch {
-                    // The old one goes on serving (on another address it stopped accepting:
-                    // say so, there is nothing better to do).
-                    logger.error("reload: \(error); listener \(name) keeps its previous settings", metadata: ["event": "reload"])
+                    // A proxy that did not start owns none of the descriptors it was given.
+                    for fd in inherited { close(fd) }
+                    if sameSockets {
+                        logger.error("reload: \(error); listener \(name) keeps its previous settings", metadata: ["event": "reload"])
+                    } else {
+                        // Its old address is closed already: it is gone until a reload adds it.
+                        listeners.remove(named: name)
+                        await retire(old, why: "its new address failed")
+                        running.removeAll { $0.name == name }
+                        logger.error("reload: \(error); listener \(name) is stopped", metadata: ["event": "reload"])
+                    }
                     failed.append("\(error)")
                 }
             case .replaceBackends(let name, _):
-                let listener = loaded.listeners.first { $0.name == name }!
+                let listener = wanted(name)
                 guard let entry = listeners.entry(named: name) else { continue }
                 let applied = await entry.proxy.registry.replaceBackends(listener.backends, source: "the configuration file")
+                running = running.map { $0.name == name ? listener : $0 }
                 done.append("\(name): \(applied.summary)")
             }
         }
-        listeners.order(by: loaded.listeners.map(\.name))
+        let order = loaded.listeners.map(\.name)
+        listeners.order(by: order)
+        running.sort { (order.firstIndex(of: $0.name) ?? .max) < (order.firstIndex(of: $1.name) ?? .max) }
         if processChanged {
             logger.warning(
                 "reload: process-wide keys (\(TCPFallbackCommand.processKeys.sorted().joined(separator: ", "))) changed in \(path); they take effect when the process restarts",
                 metadata: ["event": "reload"])
         }
-        current = loaded
+        current = LoadedConfiguration(path: path, process: loaded.process, listeners: running)
         let summary = done.isEmpty ? "no change" : done.joined(separator: "; ")
         if failed.isEmpty {
             logger.notice("reloaded \(path): \(summary)", metadata: ["event": "reload"])
