@@ -60,12 +60,13 @@ import Testing
         // Role any: the backends that are up take turns; one that is down stays last.
         let any = Self.snapshot([nil, nil, nil], up: [true, false, true]) { _ in }
         #expect(any.connectOrder(balance: .roundrobin, turn: 1).map(\.id) == [2, 0, 1])
-        // Least connections: the one with the fewest open relays, the first in order on a tie.
-        Self.backends[1].counters.slots[0].activeConnections.store(5, ordering: .relaxed)
-        defer { Self.backends[1].counters.slots[0].activeConnections.store(0, ordering: .relaxed) }
+        // Least connections: the one with the fewest clients (connecting or relaying), the
+        // first in order on a tie.
+        Self.backends[1].counters.slots[0].assignedConnections.store(5, ordering: .relaxed)
+        defer { Self.backends[1].counters.slots[0].assignedConnections.store(0, ordering: .relaxed) }
         #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.id) == [2, 1])
-        Self.backends[2].counters.slots[0].activeConnections.store(5, ordering: .relaxed)
-        defer { Self.backends[2].counters.slots[0].activeConnections.store(0, ordering: .relaxed) }
+        Self.backends[2].counters.slots[0].assignedConnections.store(5, ordering: .relaxed)
+        defer { Self.backends[2].counters.slots[0].assignedConnections.store(0, ordering: .relaxed) }
         #expect(readers.connectOrder(balance: .leastconn, turn: 0).map(\.id) == [1, 2])
     }
 }
