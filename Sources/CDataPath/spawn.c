@@ -6,6 +6,7 @@
 // a control client's connection, are not close-on-exec).
 #define _GNU_SOURCE
 #include <spawn.h>
+#include <string.h>
 
 #include "cdatapath.h"
 
@@ -14,7 +15,11 @@ int tf_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[
     int result = posix_spawn_file_actions_init(&actions);
     if (result != 0) return result;
     result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    if (result == 0) result = posix_spawn(pid, path, &actions, NULL, argv, envp);
+    // A bare name (as the shell ran it) is looked up in PATH, as the shell did.
+    if (result == 0) {
+        result = strchr(path, '/') ? posix_spawn(pid, path, &actions, NULL, argv, envp)
+                                   : posix_spawnp(pid, path, &actions, NULL, argv, envp);
+    }
     posix_spawn_file_actions_destroy(&actions);
     return result;
 }

@@ -73,9 +73,14 @@ public enum CommandLineTool {
 
     static func plan(_ command: TCPFallbackCommand, arguments: [String]) throws(ConfigurationError) -> Plan {
         guard let path = command.config else {
-            // validate() already built it once: it cannot fail here.
-            let configuration = (try? command.makeConfiguration())!
-            return Plan(process: command, listeners: [(nil, command, configuration)], loaded: nil)
+            // validate() built it once already; it reads files (-check-password-file), which
+            // may have changed since.
+            do {
+                let configuration = try command.makeConfiguration()
+                return Plan(process: command, listeners: [(nil, command, configuration)], loaded: nil)
+            } catch {
+                throw ConfigurationError(path: "command line", line: nil, key: nil, message: TCPFallbackCommand.message(for: error))
+            }
         }
         let loaded = try LoadedConfiguration.load(path, commandLine: arguments)
         return Plan(process: loaded.process, listeners: loaded.listeners.map { ($0.name, $0.command, $0.configuration) }, loaded: loaded)
@@ -100,16 +105,19 @@ public enum CommandLineTool {
             return .success
         }
         let process = plan.process
-        // Read now: once a package replaced the file, /proc/self/exe says "(deleted)".
-        let executable = ProcessSpawn.currentExecutable()
+        // The program as started (a link stays a link: an upgrade runs what it points to then).
+        let executable = CommandLine.arguments.first.flatMap { $0.isEmpty ? nil : $0 } ?? ProcessSpawn.currentExecutable() ?? "tcp-fallback"
         let sink: (any LogSink)?
         var available: [SocketActivation.InheritedSocket] = []
         do {
             sink = try makeSink(process)
             if let running = command.takeOver {
-                // An upgrade: the running process's listening sockets, served instead of binding.
+                // An upgrade: the running process's listening sockets, served instead of
+                // binding, named by the listener that served them.
                 available = try ListenerHandover.takeOver(from: running).map {
-                    SocketActivation.InheritedSocket(descriptor: $0, name: "handed-over", address: SocketActivation.boundStreamAddressForTesting($0))
+                    SocketActivation.InheritedSocket(
+                        descriptor: $0.descriptor, name: $0.listener ?? "handed-over",
+                        address: SocketActivation.boundStreamAddressForTesting($0.descriptor))
                 }
             } else {
                 available = SocketActivation.takeInheritedSockets()
@@ -153,7 +161,12 @@ public enum CommandLineTool {
                 inherited = available.map(\.descriptor)
                 chosen.formUnion(inherited)
             } else if !available.isEmpty {
-                let selection = listener.command.listenSelection
+                // An upgrade's sockets go to the listener of the same name; systemd's (and
+                // those of an old version that does not name them) by the listen address.
+                var selection = listener.command.listenSelection
+                if command.takeOver != nil, let name = listener.name, available.contains(where: { $0.name == name }) {
+                    selection = .named(name)
+                }
                 do {
                     inherited = try SocketActivation.choose(available, selection).map(\.descriptor).filter { !chosen.contains($0) }
                 } catch {
@@ -170,7 +183,7 @@ public enum CommandLineTool {
             let origin = command.takeOver.map { " (sockets taken over from the process at \($0))" } ?? " (socket from systemd)"
             do {
                 let proxy = try await ListenerLauncher.start(
-                    name: listener.name, configuration: listener.configuration, inherited: inherited, origin: origin,
+                    name: listener.name, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: inherited, origin: origin,
                     timeout: "\(listener.command.timeout)", logger: logger)
                 listeners.install(ListenerSet.Entry(name: listener.name ?? "default", proxy: proxy))
                 opened.append { await proxy.shutdown(grace: .zero) }
@@ -183,8 +196,8 @@ public enum CommandLineTool {
         // systemd: ready now that the listeners accept, then status and watchdog.
         let notifier = SystemdNotifier()
         let status = StatusUpdater(listeners: listeners, notifier: notifier)
-        // After an upgrade this process is the service's main process now (NotifyAccess=all).
-        notifier.ready(status: status.current, mainPID: command.takeOver == nil ? nil : getpid())
+        // After an upgrade, READY=1 once the old process has made this one the main process.
+        if command.takeOver == nil { notifier.ready(status: status.current) }
         // Checks, the control socket and metrics are light: one thread of their own serves
         // them, whatever listeners come and go.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -198,8 +211,9 @@ public enum CommandLineTool {
             // Serving: the old process may go. Its control socket closes first, so ours can
             // open at the same path; its connections finish within its own -shutdown-grace.
             do {
-                try ListenerHandover.retire(running)
+                try ListenerHandover.retire(running, pid: getpid())
                 logger.notice("took the listening sockets over from the process at \(running), which is retiring", metadata: ["event": "took_over"])
+                notifier.ready(status: status.current)
             } catch {
                 logger.error("\(error); both processes accept on the same sockets until it is stopped", metadata: ["event": "took_over"])
             }
@@ -218,7 +232,8 @@ public enum CommandLineTool {
                 if let reloader { reload = { await reloader.reload() } }
                 let upgrade = ProcessUpgrade(executable: executable, arguments: arguments, controlPath: path, logger: logger)
                 let service = ControlService(
-                    listeners: listeners, stats: stats, logger: logger, profiling: ProfilerControl(), reload: reload, upgrade: { upgrade.start() })
+                    listeners: listeners, stats: stats, logger: logger, profiling: ProfilerControl(), reload: reload,
+                    upgrade: { await upgrade.start() }, retiring: { upgrade.retiring(requestedBy: $0) })
                 control = try await ControlServer.start(path: path, service: service, group: group, logger: logger)
                 logger.info("control socket at \(path)", metadata: ["event": "control_open"])
             } catch {
@@ -285,7 +300,8 @@ public enum CommandLineTool {
             logger.error("\(error); still logging to the old file")
         }
         if let reloader {
-            _ = await reloader.reload()
+            // In a task of its own: a reload waiting on etcd must not hold SIGTERM back.
+            Task { _ = await reloader.reload() }
         } else {
             notifier.reloading()
             notifier.ready(status: status.current)

@@ -228,6 +228,61 @@ import TestSupport
         #expect(proxy.waitForExit(timeout: 1) == 0, "\(proxy.log)")
     }
 
+    /// Reloads run one at a time; one that fails in part is retried by the next; listeners
+    /// trading ports both serve afterwards.
+    @Test func reloadsAreOneAtATimeAndRetryWhatFailed() async throws {
+        let directory = try TemporaryDirectory()
+        let control = directory.file("control.sock")
+        let file = directory.file("tf.yaml")
+        let (x, y) = (try TestServer.naming("x"), try TestServer.naming("y"))
+        // Two ports of our own choosing, free now (the kernel's picks, released).
+        let blockers = (try TestServer.naming("p"), try TestServer.naming("q"))
+        let (p, q) = (blockers.0.port, blockers.1.port)
+        blockers.0.stop()
+        blockers.1.stop()
+        func listener(_ name: String, _ port: Int, _ backend: TestServer, extra: String = "") -> String {
+            "  \(name):\n    listen: 127.0.0.1:\(port)\n    backends: [127.0.0.1:\(backend.port)]\n\(extra)"
+        }
+        let head = "control: \(control)\nlisteners:\n"
+        try Self.write(head + listener("a", p, x) + listener("b", q, y), to: file)
+        let proxy = try ProxyProcess(["-config", file])
+        defer { proxy.stop() }
+        #expect(await proxy.logShows("control socket at"), "\(proxy.log)")
+        #expect(try TestSocket.backendName(viaProxyAt: p) == "x")
+
+        // Trading ports: both stop accepting first, then both bind.
+        try Self.write(head + listener("a", q, x) + listener("b", p, y), to: file)
+        var (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 0 && answer.contains("restarted a") && answer.contains("restarted b"), "\(answer)")
+        #expect(try TestSocket.backendName(viaProxyAt: q) == "x" && TestSocket.backendName(viaProxyAt: p) == "y", "\(proxy.log)")
+
+        // A listener whose port is taken is not added; the next reload adds it once it is free.
+        let squatter = try TestServer.naming("squatter")
+        try Self.write(head + listener("a", q, x) + listener("b", p, y) + listener("c", squatter.port, x), to: file)
+        (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 1 && answer.contains("in part") && answer.contains("127.0.0.1:\(squatter.port)"), "\(answer)")
+        let port = squatter.port
+        squatter.stop()
+        (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 0 && answer.contains("added c"), "\(answer)")
+        #expect(try TestSocket.backendName(viaProxyAt: port) == "x")
+
+        // Two reloads at once (SIGHUP and ctl), each restarting b: one after the other, so that
+        // exactly one b runs; once b is removed its port refuses.
+        try Self.write(head + listener("a", q, x) + listener("b", p, y, extra: "    timeout: 2s\n") + listener("c", port, x), to: file)
+        proxy.signal(SIGHUP)
+        (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 0, "\(answer)")
+        #expect(await proxy.logShows("reloaded \(file): restarted b"), "\(proxy.log)")
+        try Self.write(head + listener("a", q, x) + listener("c", port, x), to: file)
+        (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 0 && answer.contains("removed b"), "\(answer)")
+        #expect(throws: (any Error).self, "a listener on \(p) is still accepting: \(proxy.log)") {
+            let refused = try TestSocket.connect(port: p, timeout: 2)
+            refused.close()
+        }
+    }
+
     @Test func reloadWithoutAFileIsRefused() throws {
         let directory = try TemporaryDirectory()
         let control = directory.file("control.sock")

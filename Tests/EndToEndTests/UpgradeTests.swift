@@ -56,8 +56,8 @@ import Glibc
         new.stop()
     }
 
-    /// `ctl upgrade`: the process starts its own binary anew, which takes the sockets over and
-    /// tells systemd it is the main process; the old one retires without saying STOPPING=1.
+    /// `ctl upgrade`: the process starts its own binary anew, which takes the sockets over; the
+    /// old one tells systemd the new one is the main process and retires without STOPPING=1.
     @Test func ctlUpgradeStartsTheBinaryAnewAsTheServicesMainProcess() async throws {
         let directory = try TemporaryDirectory()
         let control = directory.file("control.sock")
@@ -76,15 +76,18 @@ import Glibc
         try await Task.sleep(for: .milliseconds(300))
 
         let (status, answer) = try runProxyBinary(["ctl", "-control", control, "upgrade"])
-        #expect(status == 0 && answer.contains("as PID "), "\(answer)")
+        #expect(status == 0 && answer.hasPrefix("PID "), "\(answer)")
         let newPID = try #require(Int32(answer.split(separator: "PID ").last?.prefix(while: { $0.isNumber }) ?? ""), "\(answer)")
         defer {
             // The new process is the old one's child, re-parented once it exits: stop it here.
             kill(newPID, SIGTERM)
             for _ in 0..<500 where kill(newPID, 0) == 0 { usleep(10_000) }
         }
-        // The new process says it is the main process, then the old one retires in silence.
-        #expect(notify.waitFor(timeout: 20) { $0.hasPrefix("MAINPID=\(newPID)\nREADY=1") } != nil, "\(notify.messages)\n\(old.log)")
+        // The old (main) process names the new one the main process, which then says it is ready;
+        // the old one retires in silence.
+        #expect(notify.waitFor(timeout: 20) { $0 == "MAINPID=\(newPID)" } != nil, "\(notify.messages)\n\(old.log)")
+        #expect(notify.waitFor(timeout: 20) { _ in notify.messages.filter { $0.hasPrefix("READY=1") }.count == 2 } != nil, "\(notify.messages)")
+        #expect(answer.contains("took the listening sockets over; this process retires"), "\(answer)")
         #expect(await old.logShows("retiring at the request of the process that took the listening sockets over"), "\(old.log)")
         try held.send("b")
         #expect(try held.receive(exactly: 1) == Array("b".utf8), "\(old.log)")

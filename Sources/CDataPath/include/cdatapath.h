@@ -50,8 +50,8 @@ int tf_send_descriptors(int socket, const int *fds, int count);
 /// -EMSGSIZE returned.
 int tf_receive_descriptors(int socket, int *fds, int max);
 
-/// Starts `path` with `argv` and `envp` (null-terminated arrays) as posix_spawn does, the child
-/// keeping only descriptors 0, 1 and 2 (glibc's posix_spawn_file_actions_addclosefrom_np,
+/// Starts `path` with `argv` and `envp` (null-terminated arrays) as posix_spawn does (posix_spawnp
+/// for a name without '/', looked up in PATH), the child keeping only descriptors 0, 1 and 2 (glibc's posix_spawn_file_actions_addclosefrom_np,
 /// which Glibc's module does not show). Returns 0 and sets *pid, or an errno value.
 int tf_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[]);
 

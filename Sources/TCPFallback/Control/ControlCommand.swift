@@ -14,7 +14,9 @@ public struct ControlCommand: Sendable, Equatable {
         /// An upgrade: pass the listening sockets to the new process listening at this path.
         case handOver(String)
         /// An upgrade: stop accepting, let connections finish, exit (as on SIGTERM).
-        case retire
+        /// With the new process's PID, this one tells systemd that process is the service's
+        /// main process now (it is the main one, so systemd takes its word).
+        case retire(pid: Int32?)
         /// Re-read the configuration file and apply what changed (as SIGHUP).
         case reload
         /// Start this process's binary anew (a new version after a package upgrade), which
@@ -42,7 +44,7 @@ public struct ControlCommand: Sendable, Equatable {
         "profile start FILE        start a CPU profile",
         "profile stop              stop it and write the file",
         "hand-over PATH            pass the listening sockets to a new process (tcp-fallback -take-over)",
-        "retire                    stop accepting, let connections finish, exit (after a hand-over)",
+        "retire [PID]              stop accepting, let connections finish, exit (after a hand-over; PID: the new main process)",
         "reload                    re-read the -config file and apply what changed (as SIGHUP)",
         "upgrade                   start the binary anew (a new version): it takes the sockets over, this one retires",
         "help                      this list",
@@ -87,8 +89,8 @@ public struct ControlCommand: Sendable, Equatable {
             guard words.count == 2 else { throw fail("usage: hand-over PATH") }
             action = .handOver(words[1])
         case "retire":
-            guard words.count == 1 else { throw fail("usage: retire") }
-            action = .retire
+            guard words.count <= 2, words.count == 1 || Int32(words[1]).map({ $0 > 0 }) == true else { throw fail("usage: retire [PID]") }
+            action = .retire(pid: words.count == 2 ? Int32(words[1]) : nil)
         case "reload":
             guard words.count == 1 else { throw fail("usage: reload") }
             action = .reload

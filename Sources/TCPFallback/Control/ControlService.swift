@@ -33,12 +33,16 @@ public struct ControlService: Sendable {
     let reload: (@Sendable () async -> Reply)?
     /// Starts the binary anew to take this process's sockets over (`upgrade`).
     let upgrade: (@Sendable () async -> Reply)?
+    /// Told which process asked this one to retire (an upgrade's new process).
+    let retiring: (@Sendable (Int32?) -> Void)?
 
     public init(
         listeners: ListenerSet, stats: StatsReporter, logger: Logger, profiling: (any Profiling)? = nil,
-        reload: (@Sendable () async -> Reply)? = nil, upgrade: (@Sendable () async -> Reply)? = nil
+        reload: (@Sendable () async -> Reply)? = nil, upgrade: (@Sendable () async -> Reply)? = nil,
+        retiring: (@Sendable (Int32?) -> Void)? = nil
     ) {
         self.upgrade = upgrade
+        self.retiring = retiring
         self.listeners = listeners
         self.stats = stats
         self.logger = logger
@@ -127,22 +131,30 @@ public struct ControlService: Sendable {
             let json: JSON? = command.json ? (objects.count == 1 ? objects[0] : .object([("results", .array(objects))])) : nil
             return success(texts.joined(separator: "\n"), json: json)
         case .handOver(let path):
-            let listening = listeners.listeningDescriptors
+            let listening = listeners.all.flatMap { entry in entry.proxy.listeningDescriptors.map { (entry.name, $0) } }
             do {
-                try ListenerHandover.send(listening, to: path)
+                try ListenerHandover.send(listening.map(\.1), to: path)
             } catch {
                 return failure("cannot hand the listening sockets over: \(error)", json: command.json)
             }
             logger.notice(
                 "handed \(listening.count) listening socket(s) over to a new process (an upgrade); both accept until it asks this one to retire",
                 metadata: ["event": "hand_over"])
-            return success("handed over \(listening.count) listening socket(s)", json: command.json ? .object([("sockets", .int(listening.count))]) : nil)
-        case .retire:
+            // The second line names each socket's listener, in the order they were passed.
+            return success(
+                "handed over \(listening.count) listening socket(s)\n\(ListenerHandover.listenersLinePrefix)\(listening.map(\.0).joined(separator: " "))",
+                json: command.json ? .object([("sockets", .int(listening.count)), ("listeners", .array(listening.map { JSON.string($0.0) }))]) : nil)
+        case .retire(let pid):
             let open = listeners.openClientConnections
-            logger.notice("retiring at the request of the process that took the listening sockets over", metadata: ["event": "retire"])
-            // The new process is the service now (it told systemd MAINPID=): nothing this
-            // one says (STOPPING=1 above all) may reach systemd as the service's word.
+            logger.notice(
+                "retiring at the request of the process that took the listening sockets over\(pid.map { " (PID \($0), the service's main process from now on)" } ?? "")",
+                metadata: ["event": "retire"])
+            // The new process is the service from now on: this one, still the main process,
+            // says so (systemd takes it from the main process), then says nothing more
+            // (STOPPING=1 above all) that systemd could take as the service's word.
+            if let pid { SystemdNotifier().mainProcess(pid) }
             SystemdNotifier.silence()
+            retiring?(pid)
             // After the answer is on its way: then as on SIGTERM (stop accepting, close the
             // control socket and metrics, let connections finish within -shutdown-grace).
             Task {

@@ -14,13 +14,23 @@ import Musl
 /// 2. The old process connects to PATH and passes every listening socket (SCM_RIGHTS): from
 ///    then on both accept on the same sockets, so no connection is refused or lost in a
 ///    queue.
-/// 3. The new process serves them, and once ready sends `retire`: the old one stops accepting,
-///    lets its connections finish within -shutdown-grace and exits, as on SIGTERM. Its control
-///    socket goes first, so the new process can open its own at the same path.
+/// 3. The new process serves them, and once ready sends `retire PID`: the old one tells
+///    systemd that PID is the main process now, stops accepting, lets its connections finish
+///    within -shutdown-grace and exits, as on SIGTERM. Its control socket goes first, so the
+///    new process can open its own at the same path.
 public enum ListenerHandover {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
     }
+
+    /// One socket passed, with the listener it served (nil from a version that did not say).
+    public struct Socket: Sendable {
+        public let descriptor: Int32
+        public let listener: String?
+    }
+
+    /// How the answer to `hand-over` starts the line that names each socket's listener.
+    static let listenersLinePrefix = "listeners: "
 
     /// Old process: passes `fds` to the new process listening at `path`.
     static func send(_ fds: [Int32], to path: String) throws(Failure) {
@@ -42,7 +52,7 @@ public enum ListenerHandover {
 
     /// New process: asks the process whose control socket is `controlPath` for its listening
     /// sockets and returns this process's descriptors for them.
-    public static func takeOver(from controlPath: String, timeout: Int = 10) throws(Failure) -> [Int32] {
+    public static func takeOver(from controlPath: String, timeout: Int = 10) throws(Failure) -> [Socket] {
         // A private directory of its own (0700), as the control socket's staging uses.
         guard let staging = PrivateSocketPath(for: "/tmp/tcp-fallback-handover") else {
             throw Failure(description: "cannot make a private directory in /tmp: \(ConnectFailure.errnoText(errno))")
@@ -85,15 +95,19 @@ public enum ListenerHandover {
             received += batch[0..<Int(count)]
         }
         guard !received.isEmpty else { throw Failure(description: "the running process passed no socket") }
-        return received
+        // The answer's "listeners:" line names them in order (when the old version says).
+        let names = answer.text.split(separator: "\n").first { $0.hasPrefix(listenersLinePrefix) }
+            .map { $0.dropFirst(listenersLinePrefix.count).split(separator: " ").map(String.init) } ?? []
+        return received.enumerated().map { index, fd in Socket(descriptor: fd, listener: names.count == received.count ? names[index] : nil) }
     }
 
-    /// New process, once it serves the sockets: asks the old one to retire, and waits until
-    /// its control socket is gone (it closes it first), so this process can open its own.
-    public static func retire(_ controlPath: String, timeout: Int = 10) throws(Failure) {
+    /// New process, once it serves the sockets: asks the old one to retire, naming this process
+    /// (`pid`) as the service's main process from now on, and waits until its control socket
+    /// is gone (it closes it first), so this process can open its own.
+    public static func retire(_ controlPath: String, pid: Int32, timeout: Int = 10) throws(Failure) {
         let answer: ControlExchange.Answer
         do {
-            answer = try ControlExchange.send("retire", to: controlPath, timeout: timeout)
+            answer = try ControlExchange.send("retire \(pid)", to: controlPath, timeout: timeout)
         } catch {
             throw Failure(description: error.description)
         }

@@ -23,10 +23,14 @@ public struct SystemdNotifier: Sendable {
     /// Whether a service manager listens (`NOTIFY_SOCKET` is set).
     public var isEnabled: Bool { Environment.value("NOTIFY_SOCKET") != nil }
 
-    /// The listener accepts connections. `mainPID`: this process replaces the service's main
-    /// process (an upgrade), which systemd accepts with `NotifyAccess=all`.
-    public func ready(status: String? = nil, mainPID: Int32? = nil) {
-        send((mainPID.map { "MAINPID=\($0)\n" } ?? "") + "READY=1" + (status.map { "\nSTATUS=\($0)" } ?? ""))
+    /// The listener accepts connections.
+    public func ready(status: String? = nil) {
+        send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? ""))
+    }
+
+    /// Another process is the service's main process from now on (an upgrade's new one).
+    public func mainProcess(_ pid: Int32) {
+        send("MAINPID=\(pid)")
     }
 
     /// The line `systemctl status` shows.

@@ -191,6 +191,14 @@ struct ConfigurationFile {
             if text.isEmpty && plain {
                 throw ConfigurationError(path: path, line: value.line, key: key, message: "needs a value")
             }
+            // YAML's words for booleans, for the flags that take one.
+            if plain, TCPFallbackCommand.booleanFlags.union(TCPFallbackCommand.booleanOptions).contains(key) {
+                switch text.lowercased() {
+                case "yes", "y", "on": return "-\(key)=true"
+                case "no", "n", "off": return "-\(key)=false"
+                default: break
+                }
+            }
             return "-\(key)=\(text)"
         case .sequence(let sequence, _) where key == "etcd":
             var items: [String] = []

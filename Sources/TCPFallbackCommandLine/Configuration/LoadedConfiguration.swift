@@ -33,6 +33,7 @@ struct LoadedConfiguration {
         }
         var listeners: [Listener] = []
         var listenOwners: [(endpoint: Endpoint, name: String, line: Int)] = []
+        var socketNames: [String: (name: String, line: Int)] = [:]
         var stateFiles: [String: String] = [:]
         for listener in file.listeners {
             let command: TCPFallbackCommand
@@ -45,7 +46,7 @@ struct LoadedConfiguration {
                 command = try TCPFallbackCommand.parse(normalized)
                 configuration = try command.makeConfiguration()
             } catch {
-                throw located(TCPFallbackCommand.message(for: error), in: listener, path: path)
+                throw located(TCPFallbackCommand.message(for: error), in: listener, path: path, commandLine: inherited)
             }
             // Two listeners on one port: the second would fail to bind, or steal the first's
             // clients through SO_REUSEPORT. Port 0 (the kernel picks) and systemd's sockets cannot clash.
@@ -56,6 +57,14 @@ struct LoadedConfiguration {
                     message: "listener \(listener.name) listens on \(endpoint), as listener \(owner.name) does (line \(owner.line)): one port, one listener")
             }
             listenOwners.append((endpoint, listener.name, listener.listenLine))
+            if SocketActivation.Selection(placeholder: listener.listen) != nil {
+                if let owner = socketNames[listener.listen] {
+                    throw ConfigurationError(
+                        path: path, line: listener.listenLine, key: "listen",
+                        message: "listener \(listener.name) serves \(listener.listen), as listener \(owner.name) does (line \(owner.line)): one socket, one listener")
+                }
+                socketNames[listener.listen] = (listener.name, listener.listenLine)
+            }
             if let stateFile = configuration.failback.stateFile {
                 if let owner = stateFiles[stateFile] {
                     throw ConfigurationError(
@@ -77,10 +86,17 @@ struct LoadedConfiguration {
 
     /// A message of the command line's parser, placed on the line of the key it names: the
     /// listener's own key, else that of `defaults` or the top level, else the listener's name.
-    private static func located(_ message: String, in listener: ConfigurationFile.Listener, path: String) -> ConfigurationError {
+    private static func located(_ message: String, in listener: ConfigurationFile.Listener, path: String, commandLine: [String]) -> ConfigurationError {
         // Longest first: "-check-interval" must not be taken for "-check".
         for key in listener.keyLines.keys.sorted(by: { $0.count > $1.count }) where mentions(message, key) {
-            return ConfigurationError(path: path, line: listener.keyLines[key], key: key, message: "listener \(listener.name): \(message)")
+            // A process-wide key is no listener's.
+            let prefix = TCPFallbackCommand.processKeys.contains(key) ? "" : "listener \(listener.name): "
+            return ConfigurationError(path: path, line: listener.keyLines[key], key: key, message: prefix + message)
+        }
+        // A flag given with -config, not in the file: the command line is what is wrong.
+        let flags = commandLine.map { String($0.drop(while: { $0 == "-" }).prefix(while: { $0 != "=" })) }
+        if let flag = flags.sorted(by: { $0.count > $1.count }).first(where: { mentions(message, $0) }) {
+            return ConfigurationError(path: "the command line", line: nil, key: flag, message: message)
         }
         return ConfigurationError(path: path, line: listener.line, key: nil, message: "listener \(listener.name): \(message)")
     }

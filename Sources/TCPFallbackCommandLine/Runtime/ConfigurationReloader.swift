@@ -10,7 +10,8 @@ import Musl
 /// Re-reads the configuration file and applies what changed (SIGHUP, `ctl reload`): new
 /// listeners open, removed ones stop accepting while their connections go on, changed backends
 /// are replaced in place, and a listener whose other settings changed restarts on its own
-/// sockets. A file that does not load changes nothing. One reload runs at a time.
+/// sockets. A file that does not load changes nothing. One reload runs at a time: a second one
+/// asked meanwhile (SIGHUP during `ctl reload`) waits for the first, then reads the file again.
 actor ConfigurationReloader {
     private let commandLine: [String]
     private let listeners: ListenerSet
@@ -20,6 +21,10 @@ actor ConfigurationReloader {
     private var current: LoadedConfiguration
     /// Listeners taken out that are still finishing their connections.
     private var retiring: [Task<Void, Never>] = []
+    /// The reload being applied, which the next one waits for.
+    private var inProgress: Task<ControlService.Reply, Never>?
+    /// Set at shutdown: no reload starts any more.
+    private var closed = false
 
     init(
         loaded: LoadedConfiguration, commandLine: [String], listeners: ListenerSet, logger: Logger, notifier: SystemdNotifier,
@@ -33,8 +38,37 @@ actor ConfigurationReloader {
         self.status = status
     }
 
-    /// Reloads; the reply says what changed, or why nothing did.
+    /// Reloads once the reload in progress, if any, is done; the reply says what changed, or
+    /// why nothing did.
     func reload() async -> ControlService.Reply {
+        // The actor runs one caller at a time between suspensions: whoever resumes first
+        // finds no reload in progress and starts one; the others wait for that one in turn.
+        await waitForReloadInProgress()
+        guard !closed else { return ControlService.Reply(ok: false, text: "shutting down: no reload") }
+        let task = Task { await self.apply() }
+        inProgress = task
+        let reply = await task.value
+        if inProgress == task { inProgress = nil }
+        return reply
+    }
+
+    /// At shutdown: waits for a reload in progress and refuses later ones, so that the set of
+    /// listeners stops changing before it is shut down.
+    func stopReloading() async {
+        closed = true
+        await waitForReloadInProgress()
+    }
+
+    /// Until no reload is in progress. A finished reload is cleared here too: its own caller
+    /// may not have resumed yet, and awaiting a finished task does not suspend.
+    private func waitForReloadInProgress() async {
+        while let running = inProgress {
+            _ = await running.value
+            if inProgress == running { inProgress = nil }
+        }
+    }
+
+    private func apply() async -> ControlService.Reply {
         notifier.reloading()
         defer { notifier.ready(status: status()) }
         let path = current.path
@@ -50,6 +84,16 @@ actor ConfigurationReloader {
         // What runs, step by step: a step that fails leaves its listener as it was here, so
         // that the next reload tries it again.
         var running = current.listeners
+        // Every listener that leaves its address stops accepting first, so that listeners
+        // trading addresses (or taking a removed one's) can bind them.
+        for step in change.steps {
+            switch step {
+            case .remove(let name), .restart(let name, sameSockets: false):
+                await listeners.entry(named: name)?.proxy.stopAccepting()
+            default:
+                continue
+            }
+        }
         var done: [String] = []
         var failed: [String] = []
         func wanted(_ name: String) -> LoadedConfiguration.Listener { loaded.listeners.first { $0.name == name }! }
@@ -64,7 +108,7 @@ actor ConfigurationReloader {
                 let listener = wanted(name)
                 do {
                     let proxy = try await ListenerLauncher.start(
-                        name: name, configuration: listener.configuration, inherited: [], origin: "",
+                        name: name, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: [], origin: "",
                         timeout: "\(listener.command.timeout)", logger: logger)
                     listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
                     running.append(listener)
@@ -82,12 +126,10 @@ actor ConfigurationReloader {
                 var inherited: [Int32] = []
                 if sameSockets {
                     inherited = old.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
-                } else {
-                    await old.proxy.stopAccepting()
                 }
                 do {
                     let proxy = try await ListenerLauncher.start(
-                        name: name, configuration: listener.configuration, inherited: inherited, origin: " (the sockets of its previous settings)",
+                        name: name, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: inherited, origin: " (the sockets of its previous settings)",
                         timeout: "\(listener.command.timeout)", logger: logger)
                     listeners.install(ListenerSet.Entry(name: name, proxy: proxy))
                     await retire(old, why: "its settings changed")

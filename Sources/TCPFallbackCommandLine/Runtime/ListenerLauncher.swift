@@ -15,11 +15,17 @@ enum ListenerLauncher {
     ///     or the sockets of the listener a reload restarts).
     ///   - origin: how the sockets came, for the start-up line (" (socket from systemd)").
     static func start(
-        name: String?, configuration original: ProxyConfiguration, inherited: [Int32], origin: String, timeout: String, logger base: Logger
+        name: String?, configuration original: ProxyConfiguration, listenText: String?, inherited: [Int32], origin: String, timeout: String,
+        logger base: Logger
     ) async throws(Failure) -> TCPFallbackProxy {
         var logger = base
         if let name { logger[metadataKey: "listener"] = "\(name)" }
         let prefix = name.map { "listener \($0): " } ?? ""
+        // "systemd" and "systemd:NAME" have no address to bind: without a socket passed for
+        // them (a second listener naming the same one, or one added by a reload) they cannot run.
+        if let listen = listenText, SocketActivation.Selection(placeholder: listen) != nil, inherited.isEmpty {
+            throw Failure(description: "\(prefix)the listen address \"\(listen)\" needs a socket from systemd, and none that fits was passed to this process (a reload cannot add one: restart the service)")
+        }
         var configuration = original
         configuration.inheritedListeners = inherited
         // The manual failback policy's held backends and etcd's last list, as the last run left them.

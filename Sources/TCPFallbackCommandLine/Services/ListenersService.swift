@@ -11,6 +11,8 @@ struct ListenersService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        // A reload in progress finishes first, and none starts after: the set is final.
+        await reloader?.stopReloading()
         await withDiscardingTaskGroup { group in
             for entry in listeners.all {
                 group.addTask { await entry.proxy.shutdown(grace: grace) }
