@@ -6,6 +6,12 @@
                                        ways, print "ready COUNT", then hold them until killed
   clients.py short PORT COUNT PARALLEL make exactly COUNT HTTP/1.1 "Connection: close"
                                        requests, PARALLEL at a time; prints how many succeeded
+  clients.py rate PORT SECONDS PARALLEL HELD
+                                       for SECONDS, PARALLEL loops each connect, echo a byte
+                                       and close, while HELD connections opened first echo a
+                                       byte every 100 ms; prints JSON: successes per 100 ms,
+                                       failures and their reasons, held connections that
+                                       lasted (against an echo server)
 
 All on 127.0.0.1. The byte echoed by "hold" proves each connection reaches the backend
 through the proxy, not only the proxy's listen backlog.
@@ -109,6 +115,57 @@ def short(port, count, parallel):
     print(succeeded[0])
 
 
+def rate(port, seconds, parallel, held_count):
+    import json
+    import time
+    lock = threading.Lock()
+    start = time.monotonic()
+    end = start + seconds
+    buckets = [0] * (int(seconds * 10) + 1)
+    failures = {}
+
+    def fail(reason):
+        with lock:
+            failures[reason] = failures.get(reason, 0) + 1
+
+    def worker():
+        while time.monotonic() < end:
+            try:
+                with socket.create_connection((HOST, port), timeout=10) as s:
+                    s.sendall(b"x")
+                    if s.recv(1) != b"x":
+                        raise ConnectionError("no echo")
+                with lock:
+                    buckets[int((time.monotonic() - start) * 10)] += 1
+            except OSError as error:
+                fail(type(error).__name__ + (f" {error.errno}" if error.errno else ""))
+
+    held = [socket.create_connection((HOST, port), timeout=10) for _ in range(held_count)]
+    lasted = [True] * held_count
+
+    def pinger():
+        while time.monotonic() < end:
+            for index, s in enumerate(held):
+                if not lasted[index]:
+                    continue
+                try:
+                    s.sendall(b"h")
+                    if s.recv(1) != b"h":
+                        raise ConnectionError("no echo")
+                except OSError:
+                    lasted[index] = False
+            time.sleep(0.1)
+
+    threads = [threading.Thread(target=worker) for _ in range(parallel)] + [threading.Thread(target=pinger)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in held:
+        s.close()
+    print(json.dumps({"buckets": buckets[: int(seconds * 10)], "failures": failures, "held": held_count, "lasted": sum(lasted)}))
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    {"echo-server": echo_server, "hold": hold, "short": short}[command](*args)
+    {"echo-server": echo_server, "hold": hold, "short": short, "rate": rate}[command](*args)
