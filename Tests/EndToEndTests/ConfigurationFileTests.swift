@@ -235,6 +235,7 @@ import TestSupport
         let control = directory.file("control.sock")
         let file = directory.file("tf.yaml")
         let (x, y) = (try TestServer.naming("x"), try TestServer.naming("y"))
+        let e = try TestServer.echo(idleLimit: 60)
         // Two ports of our own choosing, free now (the kernel's picks, released).
         let blockers = (try TestServer.naming("p"), try TestServer.naming("q"))
         let (p, q) = (blockers.0.port, blockers.1.port)
@@ -267,14 +268,24 @@ import TestSupport
         #expect(status == 0 && answer.contains("added c"), "\(answer)")
         #expect(try TestSocket.backendName(viaProxyAt: port) == "x")
 
+        // Renamed on the same port, under load: the new name serves the old one's sockets.
+        let load = EchoLoad(port: q)
+        try await Task.sleep(for: .milliseconds(200))
+        try Self.write(head + listener("a2", q, e) + listener("b", p, y) + listener("c", port, x), to: file)
+        (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
+        #expect(status == 0 && answer.contains("renamed a to a2"), "\(answer)")
+        try await Task.sleep(for: .milliseconds(300))
+        let (served, failed) = await load.stop()
+        #expect(failed.isEmpty && served > 5, "\(served) served, failed: \(failed.prefix(3))")
+
         // Two reloads at once (SIGHUP and ctl), each restarting b: one after the other, so that
         // exactly one b runs; once b is removed its port refuses.
-        try Self.write(head + listener("a", q, x) + listener("b", p, y, extra: "    timeout: 2s\n") + listener("c", port, x), to: file)
+        try Self.write(head + listener("a2", q, e) + listener("b", p, y, extra: "    timeout: 2s\n") + listener("c", port, x), to: file)
         proxy.signal(SIGHUP)
         (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
         #expect(status == 0, "\(answer)")
         #expect(await proxy.logShows("reloaded \(file): restarted b"), "\(proxy.log)")
-        try Self.write(head + listener("a", q, x) + listener("c", port, x), to: file)
+        try Self.write(head + listener("a2", q, e) + listener("c", port, x), to: file)
         (status, answer) = try runProxyBinary(["ctl", "-control", control, "reload"])
         #expect(status == 0 && answer.contains("removed b"), "\(answer)")
         #expect(throws: (any Error).self, "a listener on \(p) is still accepting: \(proxy.log)") {

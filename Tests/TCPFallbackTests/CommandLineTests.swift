@@ -152,9 +152,14 @@ import TCPFallback
 
     @Test func removalsAndMovesComeBeforeAdditions() {
         let change = ListenerSetChange(
-            from: [listener("a"), listener("b"), listener("c", listen: ":3")],
-            to: [listener("c", listen: ":4"), listener("d", listen: ":1"), listener("a", ["--timeout=2s"])])
+            from: [listener("a"), listener("b", listen: ":2"), listener("c", listen: ":3")],
+            to: [listener("c", listen: ":4"), listener("d", listen: ":5"), listener("a", ["--timeout=2s"])])
         #expect(change.steps == [.remove("b"), .restart("c", sameSockets: false), .add("d"), .restart("a", sameSockets: true)])
+    }
+
+    @Test func aNewNameOnTheSameAddressTakesTheOldOnesSockets() {
+        let change = ListenerSetChange(from: [listener("a", listen: ":1"), listener("b", listen: ":2")], to: [listener("c", listen: ":1")])
+        #expect(change.steps == [.remove("b"), .rename(from: "a", to: "c")])
     }
 
     @Test func onlyBackendsChangedReplacesThemInPlace() {

@@ -14,6 +14,9 @@ struct ListenerSetChange: Equatable {
         case restart(String, sameSockets: Bool)
         /// Only the backends changed: replace them in place, as etcd does.
         case replaceBackends(String, BackendListChange)
+        /// A listener gone and a new one on the same address: the new one serves the old one's
+        /// sockets (as a restart does), so no connection waiting to be accepted is lost.
+        case rename(from: String, to: String)
     }
 
     /// One listener as far as a reload is concerned.
@@ -34,12 +37,15 @@ struct ListenerSetChange: Equatable {
     init(from old: [Listener], to new: [Listener]) {
         var first: [Step] = []
         var then: [Step] = []
-        for listener in old where !new.contains(where: { $0.name == listener.name }) {
-            first.append(.remove(listener.name))
-        }
+        var gone = old.filter { listener in !new.contains(where: { $0.name == listener.name }) }
         for listener in new {
             guard let before = old.first(where: { $0.name == listener.name }) else {
-                then.append(.add(listener.name))
+                if let index = gone.firstIndex(where: { $0.listen == listener.listen }) {
+                    then.append(.rename(from: gone[index].name, to: listener.name))
+                    gone.remove(at: index)
+                } else {
+                    then.append(.add(listener.name))
+                }
                 continue
             }
             if before.settings != listener.settings {
@@ -50,7 +56,7 @@ struct ListenerSetChange: Equatable {
                 if !change.isEmpty { then.append(.replaceBackends(listener.name, change)) }
             }
         }
-        steps = first + then
+        steps = gone.map { .remove($0.name) } + first + then
     }
 
     var isEmpty: Bool { steps.isEmpty }

@@ -149,6 +149,27 @@ actor ConfigurationReloader {
                     }
                     failed.append("\(error)")
                 }
+            case .rename(let from, let to):
+                let listener = wanted(to)
+                guard let old = listeners.entry(named: from) else { continue }
+                // The same address under another name: the new listener serves the old one's
+                // sockets, as a restart does.
+                let inherited = old.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
+                do {
+                    let proxy = try await ListenerLauncher.start(
+                        name: to, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: inherited,
+                        origin: " (the sockets of listener \(from))", timeout: "\(listener.command.timeout)", logger: logger)
+                    listeners.remove(named: from)
+                    listeners.install(ListenerSet.Entry(name: to, proxy: proxy))
+                    await retire(old, why: "renamed \(to) in \(path)")
+                    running.removeAll { $0.name == from }
+                    running.append(listener)
+                    done.append("renamed \(from) to \(to)")
+                } catch {
+                    for fd in inherited { close(fd) }
+                    logger.error("reload: \(error); listener \(from) keeps its name and settings", metadata: ["event": "reload"])
+                    failed.append("\(error)")
+                }
             case .replaceBackends(let name, _):
                 let listener = wanted(name)
                 guard let entry = listeners.entry(named: name) else { continue }
