@@ -117,7 +117,7 @@ public enum CommandLineTool {
                 available = try ListenerHandover.takeOver(from: running).map {
                     SocketActivation.InheritedSocket(
                         descriptor: $0.descriptor, name: $0.listener ?? "handed-over",
-                        address: SocketActivation.boundStreamAddressForTesting($0.descriptor))
+                        address: SocketActivation.boundStreamAddress($0.descriptor))
                 }
             } else {
                 available = SocketActivation.takeInheritedSockets()

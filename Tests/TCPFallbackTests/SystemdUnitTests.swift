@@ -83,7 +83,7 @@ import Glibc
     }
 
     func inherited(_ fd: Int32, _ name: String) -> SocketActivation.InheritedSocket {
-        SocketActivation.InheritedSocket(descriptor: fd, name: name, address: SocketActivation.boundStreamAddressForTesting(fd))
+        SocketActivation.InheritedSocket(descriptor: fd, name: name, address: SocketActivation.boundStreamAddress(fd))
     }
 
     @Test func selectsByNameByPortOrAll() throws {

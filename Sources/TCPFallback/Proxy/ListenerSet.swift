@@ -64,6 +64,4 @@ public final class ListenerSet: Sendable {
     /// Every thread the systemd watchdog should hear from, on every listener.
     public var watchedLoops: [any WatchedLoop] { all.flatMap(\.proxy.watchedLoops) }
 
-    /// Every listening socket, for a hand-over to a new process.
-    public var listeningDescriptors: [Int32] { all.flatMap(\.proxy.listeningDescriptors) }
 }

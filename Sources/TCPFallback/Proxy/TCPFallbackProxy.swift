@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// Data flows one way: listener → data loop (reads the registry's snapshot, connects, fails
 /// over) → relay, all on the loop that accepted the client. Connect failures go back to the
-/// `BackendRegistry`, which probes. SwiftNIO runs what is not per connection: health checks,
-/// the control socket and the metrics server, on `eventLoopGroup`.
+/// `BackendRegistry`, which probes. SwiftNIO runs the health checks (and etcd's client) on one
+/// thread of the proxy's own; the control socket and metrics are the process's, not a proxy's.
 public final class TCPFallbackProxy: Sendable {
     public let configuration: ProxyConfiguration
     public let registry: BackendRegistry
@@ -60,7 +60,7 @@ public final class TCPFallbackProxy: Sendable {
         keptList: [Endpoint] = []
     ) {
         let loops = DataLoopCount.loops(cap: configuration.eventLoopThreads)
-        // Checks, the control socket and metrics are light: one thread serves them.
+        // Checks (and etcd) are light: one thread serves them.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.configuration = configuration
         self.dataLoopCount = loops
@@ -229,9 +229,6 @@ public final class TCPFallbackProxy: Sendable {
             ?? (try? SocketAddress(ipAddress: "0.0.0.0", port: fallback.port))
             ?? (try! SocketAddress(ipAddress: "127.0.0.1", port: 0))
     }
-
-    /// The event loops of work that is not per connection (checks, control socket, metrics).
-    public var eventLoopGroup: any EventLoopGroup { group }
 
     /// Every thread the systemd watchdog should hear from: the data loops and NIO's.
     public var watchedLoops: [any WatchedLoop] {

@@ -130,13 +130,8 @@ public enum SocketActivation {
         return chosen
     }
 
-    /// `boundStreamAddress`, for tests that build inherited sockets themselves.
-    public static func boundStreamAddressForTesting(_ descriptor: Int32) -> BoundAddress? {
-        boundStreamAddress(descriptor)
-    }
-
     /// The local address of a TCP listening socket, or nil for any other kind.
-    static func boundStreamAddress(_ descriptor: Int32) -> BoundAddress? {
+    public static func boundStreamAddress(_ descriptor: Int32) -> BoundAddress? {
         var type: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == SocketFlags.stream else {

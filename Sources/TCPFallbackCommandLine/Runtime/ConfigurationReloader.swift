@@ -123,10 +123,7 @@ actor ConfigurationReloader {
                 // The same address: the new listener serves the old one's sockets (its own
                 // descriptors for them), so connections waiting to be accepted are not lost.
                 // Another address: the old one stops first, its port may be reused.
-                var inherited: [Int32] = []
-                if sameSockets {
-                    inherited = old.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
-                }
+                let inherited = sameSockets ? Self.copiesOfSockets(of: old) : []
                 do {
                     let proxy = try await ListenerLauncher.start(
                         name: name, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: inherited, origin: " (the sockets of its previous settings)",
@@ -154,7 +151,7 @@ actor ConfigurationReloader {
                 guard let old = listeners.entry(named: from) else { continue }
                 // The same address under another name: the new listener serves the old one's
                 // sockets, as a restart does.
-                let inherited = old.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
+                let inherited = Self.copiesOfSockets(of: old)
                 do {
                     let proxy = try await ListenerLauncher.start(
                         name: to, configuration: listener.configuration, listenText: listener.command.addresses.first, inherited: inherited,
@@ -205,6 +202,12 @@ actor ConfigurationReloader {
             metadata: ["event": "reload"])
         let grace = current.process.shutdownGrace.duration
         retiring.append(Task { await entry.proxy.shutdown(grace: grace) })
+    }
+
+    /// Descriptors of this process's own for the listening sockets of `entry`, for a listener
+    /// that takes them over (a restart, a rename); whoever gets them closes them.
+    private static func copiesOfSockets(of entry: ListenerSet.Entry) -> [Int32] {
+        entry.proxy.listeningDescriptors.map { dup($0) }.filter { $0 >= 0 }
     }
 
     /// Waits for the listeners taken out to finish (at shutdown).
